@@ -1,0 +1,3 @@
+from knowlearn.cli import main
+
+raise SystemExit(main())

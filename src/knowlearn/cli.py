@@ -1,0 +1,167 @@
+"""`knowlearn` command line: demo, generate, train, eval.
+
+Errors in the user's input print as one line naming the file, line and field, and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from importlib.resources import files
+from pathlib import Path
+
+from knowlearn.errors import KnowlearnError
+
+DEMO_CONFIG = "demo.yaml"
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    logging.getLogger("accelerate").setLevel(logging.ERROR)
+
+
+def shipped_config(name: str) -> Path:
+    return Path(str(files("knowlearn") / "configs" / name))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from knowlearn.experiment.arms import format_table, load_experiment, run_experiment
+
+    exp = load_experiment(
+        args.config or shipped_config(DEMO_CONFIG),
+        [f"out={args.out}"] + args.overrides if args.out else args.overrides,
+    )
+    print(
+        f"knowlearn demo: {len(exp.arms)} arms x {len(exp.seeds)} seed(s) -> {exp.out}", flush=True
+    )
+    rows = run_experiment(exp)
+    print()
+    print(format_table(rows))
+    print(f"\nrun directory: {exp.out} (summary.md, arms/ARM/seedK/results.json)")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from knowlearn.config import DataConfig, from_dict, parse_override
+    from knowlearn.data import bios
+
+    data: dict = {}
+    for text in args.overrides:
+        keys, value = parse_override(text)
+        data[".".join(keys)] = value
+    d = from_dict(DataConfig, data, prefix="data.")
+    paths = bios.generate(
+        args.out,
+        people=d.people,
+        seed=d.seed,
+        renderings=d.renderings,
+        permute=d.permute,
+        fullname=d.fullname,
+        train_fraction=d.train_fraction,
+        question_templates=d.question_templates,
+    )
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from knowlearn.config import load_config
+    from knowlearn.pipeline import run, summary_row
+
+    cfg = load_config(args.config, args.overrides)
+    results = run(cfg, progress=not args.quiet)
+    row = summary_row(results)
+    print(json.dumps({k: round(v, 2) for k, v in row.items()}))
+    print(f"results: {Path(cfg.out) / 'results.json'}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from knowlearn.data.records import read_documents, read_qa
+    from knowlearn.eval.facts import fact_accuracy, fact_token_correct
+    from knowlearn.eval.qa import predict, score
+    from knowlearn.models.load import load_model, load_tokenizer
+
+    qa = read_qa(args.qa)
+    tok = load_tokenizer(args.tokenizer or args.model)
+    model = load_model(args.model)
+    out = {
+        "qa": score(
+            predict(model, tok, qa, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
+        )
+    }
+    if args.documents:
+        out["memorization"] = fact_accuracy(
+            fact_token_correct(model, tok, read_documents(args.documents))
+        )
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="knowlearn",
+        description="Teach language models new facts they can recall (CPT -> IT -> QA).",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser(
+        "demo",
+        help="the embedded default, end to end: arms on synthetic biographies with a tiny model",
+    )
+    d.add_argument("--config", help="experiment YAML (default: the shipped demo.yaml)")
+    d.add_argument("--out", help="run directory (default: from the config)")
+    d.add_argument(
+        "overrides", nargs="*", help="key=value overrides of the base config, e.g. data.people=100"
+    )
+    d.set_defaults(func=cmd_demo)
+
+    g = sub.add_parser("generate", help="write synthetic biographies (documents.jsonl, qa.jsonl)")
+    g.add_argument("--out", required=True, help="output folder")
+    g.add_argument(
+        "overrides",
+        nargs="*",
+        help="data options, e.g. people=200 seed=1 renderings=5 permute=true",
+    )
+    g.set_defaults(func=cmd_generate)
+
+    t = sub.add_parser(
+        "train", help="one run: data -> CPT -> IT -> evaluation, into a run directory (resumes)"
+    )
+    t.add_argument("--config", help="run YAML (default: the embedded default)")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.add_argument("overrides", nargs="*", help="key=value overrides, e.g. out=runs/x cpt.lr=1e-3")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser(
+        "eval", help="score a model directory on a QA JSONL (and memorization on documents)"
+    )
+    e.add_argument("--model", required=True, help="a local Hugging Face causal LM directory")
+    e.add_argument("--qa", required=True, help="QA JSONL")
+    e.add_argument("--documents", help="documents JSONL, for fact memorization")
+    e.add_argument("--tokenizer", help="tokenizer directory (default: the model's)")
+    e.add_argument("--batch-size", type=int, default=128)
+    e.add_argument("--max-new-tokens", type=int, default=24)
+    e.set_defaults(func=cmd_eval)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _quiet_libraries()
+    try:
+        return args.func(args)
+    except KnowlearnError as e:
+        print(f"knowlearn: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("knowlearn: interrupted (rerun the same command to resume)", file=sys.stderr)
+        return 130

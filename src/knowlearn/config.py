@@ -1,0 +1,298 @@
+"""Dataclass configs: YAML in, `key=value` overrides, unknown keys rejected.
+
+One `RunConfig` describes one training run: data -> model -> CPT -> IT -> evaluation.
+Every field has a default that is the embedded default (synthetic biographies, tiny
+Llama), so `RunConfig()` is a complete, runnable config.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from knowlearn.errors import KnowlearnError
+
+
+@dataclass
+class DataConfig:
+    """Where documents and QA come from: synthetic biographies, or the user's JSONL files."""
+
+    people: int = 200  # number of synthetic people (half QA-train, half QA-test)
+    seed: int = 0  # population seed: the same people in every arm and training seed
+    renderings: int = 1  # documents per person (bioS "multiM"), each with other templates
+    permute: bool = False  # shuffle sentence order per rendering
+    fullname: bool = True  # full name in every sentence (else pronouns after the first)
+    train_fraction: float = 0.5  # share of people whose QA is used for instruction tuning
+    question_templates: int = 1  # question phrasings per attribute
+    documents: str | None = None  # the user's own documents JSONL (replaces the synthetic ones)
+    qa: str | None = None  # the user's own QA JSONL (required with `documents`)
+
+
+@dataclass
+class ModelConfig:
+    """A local Hugging Face causal LM (`path`), or the tiny default built on the spot."""
+
+    path: str | None = None  # local HF model dir; None = random-init tiny model
+    tokenizer: str | None = None  # tokenizer dir; None = the model's, or train one on the corpus
+    architecture: str = "llama"  # tiny model family: llama | qwen2
+    hidden_size: int = 128
+    num_layers: int = 4
+    num_heads: int = 4
+    intermediate_size: int = 512
+    vocab_size: int = 4096  # upper bound for the trained BPE tokenizer
+    max_position_embeddings: int = 512
+    trust_remote_code: bool = False  # only ever by an explicit opt-in
+
+
+@dataclass
+class StageConfig:
+    """One training stage (CPT on documents, or IT on QA): the same loop, other data."""
+
+    epochs: float = 1.0
+    lr: float = 1e-3
+    batch_size: int = 32  # examples per micro-batch
+    grad_accum: int = 1  # micro-batches per optimizer step
+    warmup_ratio: float = 0.05
+    min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.98)
+    max_grad_norm: float = 1.0
+    max_length: int = 256  # longer examples are truncated (and counted in the log)
+    checkpoint_every: int = (
+        100  # optimizer steps between resumable checkpoints (0 = stage end only)
+    )
+
+
+def _cpt_default() -> StageConfig:
+    return StageConfig(epochs=60.0, lr=2e-3, batch_size=32)
+
+
+def _it_default() -> StageConfig:
+    return StageConfig(epochs=15.0, lr=5e-4, batch_size=32, warmup_ratio=0.0)
+
+
+@dataclass
+class EvalConfig:
+    batch_size: int = 128
+    max_new_tokens: int = 24
+
+
+@dataclass
+class RunConfig:
+    """One run: data -> (tokenizer, model) -> CPT -> IT -> evaluation, in `out`."""
+
+    out: str = "runs/default"
+    seed: int = 0  # training seed: model init and batch order
+    threads: int = 0  # torch intra-op threads (0 = leave torch's default)
+    mixed_precision: str = "no"  # no | bf16 (fp32 on CPUs without bf16 hardware)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    cpt: StageConfig = field(default_factory=_cpt_default)
+    it: StageConfig = field(default_factory=_it_default)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def validate(self) -> None:
+        """Range checks that types alone cannot express."""
+        checks = [
+            ("data.people", self.data.people >= 2, "must be >= 2"),
+            ("data.renderings", self.data.renderings >= 1, "must be >= 1"),
+            ("data.train_fraction", 0.0 < self.data.train_fraction < 1.0, "must be in (0, 1)"),
+            ("data.question_templates", self.data.question_templates >= 1, "must be >= 1"),
+            (
+                "data.qa",
+                (self.data.documents is None) == (self.data.qa is None),
+                "documents and qa must be given together",
+            ),
+            (
+                "model.architecture",
+                self.model.architecture in ("llama", "qwen2"),
+                "must be llama or qwen2",
+            ),
+            (
+                "mixed_precision",
+                self.mixed_precision in ("no", "bf16"),
+                "must be 'no' or 'bf16' (fp16 is not supported)",
+            ),
+            ("threads", self.threads >= 0, "must be >= 0"),
+            ("eval.batch_size", self.eval.batch_size >= 1, "must be >= 1"),
+            ("eval.max_new_tokens", self.eval.max_new_tokens >= 1, "must be >= 1"),
+        ]
+        for name, stage in (("cpt", self.cpt), ("it", self.it)):
+            checks += [
+                (f"{name}.epochs", stage.epochs >= 0, "must be >= 0"),
+                (f"{name}.lr", stage.lr > 0, "must be > 0"),
+                (f"{name}.batch_size", stage.batch_size >= 1, "must be >= 1"),
+                (f"{name}.grad_accum", stage.grad_accum >= 1, "must be >= 1"),
+                (f"{name}.warmup_ratio", 0 <= stage.warmup_ratio < 1, "must be in [0, 1)"),
+                (f"{name}.min_lr_ratio", 0 <= stage.min_lr_ratio <= 1, "must be in [0, 1]"),
+                (f"{name}.weight_decay", stage.weight_decay >= 0, "must be >= 0"),
+                (
+                    f"{name}.max_grad_norm",
+                    stage.max_grad_norm >= 0,
+                    "must be >= 0 (0 = no clipping)",
+                ),
+                (f"{name}.max_length", stage.max_length >= 8, "must be >= 8"),
+                (f"{name}.checkpoint_every", stage.checkpoint_every >= 0, "must be >= 0"),
+                (f"{name}.betas", all(0 <= b < 1 for b in stage.betas), "must be in [0, 1)"),
+            ]
+        for name, ok, why in checks:
+            if not ok:
+                raise KnowlearnError(f"{why}", field=name)
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, where: str, default: Any = None) -> Any:
+    """Check (and gently convert) a YAML value to a field's declared type."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where)
+            except KnowlearnError as e:
+                errors.append(e)
+        raise errors[0]
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, list | tuple) or len(value) != len(args):
+            raise KnowlearnError(
+                f"expected a list of {len(args)} values, got {value!r}", field=where
+            )
+        return tuple(
+            _coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True))
+        )
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise KnowlearnError(f"expected a mapping, got {type(value).__name__}", field=where)
+        return from_dict(tp, value, prefix=where + ".", base=default)
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is bool and not isinstance(value, bool) or tp is not bool and isinstance(value, bool):
+        raise KnowlearnError(f"expected {_type_name(tp)}, got {value!r}", field=where)
+    if not isinstance(value, tp):
+        raise KnowlearnError(
+            f"expected {_type_name(tp)}, got {type(value).__name__} {value!r}", field=where
+        )
+    return value
+
+
+def from_dict(cls: type, data: dict[str, Any], prefix: str = "", base: Any = None) -> Any:
+    """Update `base` (default: `cls()`) from a mapping; unknown keys are errors with a suggestion.
+
+    Nested sections update the parent's default for that section, so `cpt: {lr: 1e-3}`
+    keeps the CPT stage's other defaults rather than the generic stage defaults.
+    """
+    base = cls() if base is None else base
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = (
+                f" (did you mean '{prefix}{close[0]}'?)"
+                if close
+                else f" (known: {', '.join(names)})"
+            )
+            raise KnowlearnError(f"unknown config key{hint}", field=f"{prefix}{key}")
+        kwargs[key] = _coerce(value, hints[key], prefix + key, default=getattr(base, key))
+    return dataclasses.replace(base, **kwargs)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """Plain-YAML form of a config (tuples as lists)."""
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [plain(x) for x in v]
+        return v
+
+    return plain(dataclasses.asdict(cfg))
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`cpt.lr=1e-3` -> (['cpt', 'lr'], 0.001); the value is parsed as YAML."""
+    if "=" not in text:
+        raise KnowlearnError(f"override {text!r} must look like key=value (e.g. cpt.lr=1e-3)")
+    key, raw = text.split("=", 1)
+    if not key or any(not part for part in key.split(".")):
+        raise KnowlearnError(f"override {text!r} has an empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    # YAML reads 1e-3 as a string; numbers in scientific notation are what people type.
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = float(value) if any(c in value for c in ".eE") else int(value)
+    return key.split("."), value
+
+
+def merge(base: dict[str, Any], keys: list[str], value: Any) -> None:
+    node = base
+    for k in keys[:-1]:
+        node = node.setdefault(k, {})
+        if not isinstance(node, dict):
+            raise KnowlearnError(
+                "cannot set a sub-key of a non-mapping value", field=".".join(keys)
+            )
+    node[keys[-1]] = value
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise KnowlearnError("config file does not exist", file=path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise KnowlearnError(f"not valid YAML: {str(e).splitlines()[0]}", file=path) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise KnowlearnError(
+            f"expected a mapping at the top level, got {type(data).__name__}", file=path
+        )
+    return data
+
+
+def load_config(
+    path: str | Path | None = None, overrides: list[str] = (), cls: type = RunConfig
+) -> Any:
+    """Defaults <- YAML file <- `key=value` overrides, then validated."""
+    data = load_yaml(path) if path else {}
+    for text in overrides:
+        merge(data, *parse_override(text))
+    try:
+        cfg = from_dict(cls, data)
+    except KnowlearnError as e:
+        if path and e.file is None:
+            raise KnowlearnError(e.reason, file=path, field=e.field) from None
+        raise
+    if hasattr(cfg, "validate"):
+        cfg.validate()
+    return cfg
+
+
+def save_config(cfg: Any, path: str | Path) -> None:
+    from knowlearn.io import write_text
+
+    write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))

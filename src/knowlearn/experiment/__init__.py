@@ -1,0 +1,1 @@
+"""Experiments: a base config plus arms (config overrides), times seeds, run in parallel."""

@@ -1,0 +1,212 @@
+"""Run arms x seeds of one base config as parallel processes, then tabulate them.
+
+An arm is data, not code: a mapping of config overrides merged into the base config.
+All arms share one tokenizer (trained once on the union of their corpora), so their
+models differ only in what each arm changes. On a CPU, each arm process gets one thread:
+two 1-thread processes beat one 2-thread process on 2 cores.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from knowlearn.config import RunConfig, from_dict, load_yaml, merge, parse_override, save_config
+from knowlearn.errors import KnowlearnError
+from knowlearn.io import write_json, write_text
+from knowlearn.pipeline import prepare_data, summary_row, tokenizer_corpus
+
+
+@dataclass
+class ExperimentConfig:
+    out: str = "runs/experiment"
+    base: dict[str, Any] = field(default_factory=dict)  # a RunConfig as a mapping
+    arms: dict[str, dict[str, Any]] = field(default_factory=lambda: {"baseline": {}})
+    seeds: list[int] = field(default_factory=lambda: [0])
+    parallel: int = 0  # processes at once (0 = one per CPU core)
+
+
+def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in update.items():
+        out[k] = (
+            _deep_merge(out[k], v)
+            if isinstance(v, dict) and isinstance(out.get(k), dict)
+            else copy.deepcopy(v)
+        )
+    return out
+
+
+def load_experiment(path: str | Path, overrides: list[str] = ()) -> ExperimentConfig:
+    """Experiment YAML; `key=value` overrides apply to `base` unless they start with an experiment key."""
+    data = load_yaml(path)
+    unknown = set(data) - {"out", "base", "arms", "seeds", "parallel"}
+    if unknown:
+        raise KnowlearnError(
+            "unknown experiment key (known: out, base, arms, seeds, parallel)",
+            file=path,
+            field=sorted(unknown)[0],
+        )
+    for text in overrides:
+        keys, value = parse_override(text)
+        if keys[0] in ("out", "seeds", "parallel", "arms"):
+            merge(data, keys, value)
+        else:
+            merge(data.setdefault("base", {}), keys, value)
+    exp = ExperimentConfig(**data)
+    if not isinstance(exp.arms, dict) or not exp.arms:
+        raise KnowlearnError(
+            "arms must be a non-empty mapping of name -> overrides", file=path, field="arms"
+        )
+    for name, arm in exp.arms.items():
+        arm_cfg(
+            exp, name, exp.seeds[0] if exp.seeds else 0, path
+        )  # validate every arm before any work
+        if not isinstance(arm, dict | type(None)):
+            raise KnowlearnError(
+                "an arm must be a mapping of config overrides", file=path, field=f"arms.{name}"
+            )
+    if not exp.seeds or not all(isinstance(s, int) for s in exp.seeds):
+        raise KnowlearnError("seeds must be a non-empty list of integers", file=path, field="seeds")
+    return exp
+
+
+def arm_cfg(
+    exp: ExperimentConfig, arm: str, seed: int, source: str | Path = "<experiment>"
+) -> RunConfig:
+    merged = _deep_merge(exp.base, exp.arms[arm] or {})
+    merged |= {"seed": seed, "out": str(Path(exp.out) / "arms" / arm / f"seed{seed}")}
+    try:
+        cfg = from_dict(RunConfig, merged)
+        cfg.validate()
+    except KnowlearnError as e:
+        raise KnowlearnError(f"arm {arm!r}: {e.reason}", file=source, field=e.field) from None
+    return cfg
+
+
+def shared_tokenizer(exp: ExperimentConfig, cfgs: list[RunConfig]) -> str | None:
+    """Train one tokenizer on the union of the arms' corpora (tiny default only)."""
+    if any(c.model.path or c.model.tokenizer for c in cfgs):
+        return None
+    from knowlearn.models.tiny import train_tokenizer
+
+    path = Path(exp.out) / "tokenizer"
+    if not (path / "tokenizer.json").is_file():
+        corpus: list[str] = []
+        seen: set[str] = set()
+        for c in cfgs:
+            key = json.dumps(c.data.__dict__, sort_keys=True)
+            if key in seen:
+                continue
+            seen.add(key)
+            docs, qa = prepare_data(c, Path(exp.out) / "data" / f"d{len(seen)}")
+            corpus += tokenizer_corpus(docs, qa)
+        train_tokenizer(corpus, vocab_size=cfgs[0].model.vocab_size).save_pretrained(path)
+    return str(path)
+
+
+def _progress(run_dir: Path) -> str:
+    for stage in ("it", "cpt"):
+        log = run_dir / stage / "metrics.jsonl"
+        if (run_dir / "results.json").is_file():
+            return "done"
+        if log.is_file():
+            lines = log.read_text(encoding="utf-8").splitlines()
+            if lines:
+                row = json.loads(lines[-1])
+                return f"{stage} {row['step']}/{row['total']} loss {row['loss']:.3f}"
+    return "starting"
+
+
+def run_experiment(exp: ExperimentConfig, progress: bool = True) -> list[dict[str, Any]]:
+    """Run every (arm, seed) not already done; return one summary row per (arm, seed)."""
+    jobs = [(arm, seed, arm_cfg(exp, arm, seed)) for arm in exp.arms for seed in exp.seeds]
+    out = Path(exp.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tok = shared_tokenizer(exp, [c for _, _, c in jobs])
+    parallel = exp.parallel or os.cpu_count() or 1
+    pending, running, t0 = list(jobs), [], time.perf_counter()
+    env = os.environ | {
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    last_print = 0.0
+    while pending or running:
+        while pending and len(running) < parallel:
+            arm, seed, cfg = pending.pop(0)
+            if tok is not None:
+                cfg.model.tokenizer = tok
+            cfg.threads = 1 if parallel > 1 else cfg.threads
+            run_dir = Path(cfg.out)
+            if (run_dir / "results.json").is_file():
+                continue
+            run_dir.mkdir(parents=True, exist_ok=True)
+            cfg_path = run_dir.parent / f"seed{seed}.yaml"
+            save_config(cfg, cfg_path)
+            logf = open(run_dir.parent / f"seed{seed}.log", "w", encoding="utf-8")  # noqa: SIM115 (closed below)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "knowlearn", "train", "--config", str(cfg_path), "--quiet"],
+                stdout=logf,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+            running.append((arm, seed, run_dir, proc, logf))
+        time.sleep(1.0)
+        for job in list(running):
+            arm, seed, run_dir, proc, logf = job
+            if proc.poll() is not None:
+                logf.close()
+                running.remove(job)
+                if proc.returncode != 0:
+                    for _, _, _, p, f in running:
+                        p.terminate()
+                        f.close()
+                    tail = (
+                        (run_dir.parent / f"seed{seed}.log")
+                        .read_text(encoding="utf-8")
+                        .strip()
+                        .splitlines()[-1:]
+                    )
+                    raise KnowlearnError(
+                        f"arm {arm!r} seed {seed} failed: {tail[0] if tail else 'no output'}",
+                        file=run_dir.parent / f"seed{seed}.log",
+                    )
+        if progress and running and time.perf_counter() - last_print > 10:
+            last_print = time.perf_counter()
+            status = " | ".join(f"{a}/s{s}: {_progress(d)}" for a, s, d, _, _ in running)
+            print(f"[{time.perf_counter() - t0:5.0f}s] {status}", flush=True)
+    rows = []
+    for arm, seed, cfg in jobs:
+        results = json.loads((Path(cfg.out) / "results.json").read_text(encoding="utf-8"))
+        rows.append(
+            {
+                "arm": arm,
+                "seed": seed,
+                **summary_row(results),
+                "cpt_tokens": results["stages"]["cpt"]["tokens"],
+                "cpt_steps": results["stages"]["cpt"]["steps"],
+                "seconds": results["seconds"]["total"],
+            }
+        )
+    write_json(out / "summary.json", rows)
+    write_text(out / "summary.md", format_table(rows) + "\n")
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    head = "| arm | seed | held-out QA EM | train QA EM | memorization (after IT) | memorization (after CPT) | CPT tokens | CPT steps | wall s |"
+    lines = [head, "|---" * (head.count("|") - 1) + "|"]
+    for r in rows:
+        lines.append(
+            f"| {r['arm']} | {r['seed']} | {r['test_em']:.1f} | {r['train_em']:.1f} | {r['memorization']:.1f} | "
+            f"{r['memorization_after_cpt']:.1f} | {r['cpt_tokens']:,} | {r['cpt_steps']} | {r['seconds']:.0f} |"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,85 @@
+"""Atomic file writes and JSONL reading with file:line errors.
+
+Every file knowlearn writes goes to a temporary file in the same folder and is renamed
+into place, so a kill or a full disk mid-write leaves the previous file intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+from knowlearn.errors import KnowlearnError
+
+T = TypeVar("T")
+
+
+@contextmanager
+def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """Open a temp file beside `path`; rename it over `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        kwargs = {} if "b" in mode else {"encoding": "utf-8", "newline": "\n"}
+        with os.fdopen(fd, mode, **kwargs) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: str | Path, text: str) -> None:
+    with atomic_open(path) as f:
+        f.write(text)
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
+    with atomic_open(path) as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def read_jsonl(path: str | Path, parse: Callable[[dict[str, Any], str, int], T]) -> list[T]:
+    """Read one record per line; `parse(obj, file, line)` validates it.
+
+    Blank lines are skipped. Errors name the file and the 1-based line number.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise KnowlearnError("file does not exist", file=path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        line = path.read_bytes()[: e.start].count(b"\n") + 1
+        raise KnowlearnError(f"not valid UTF-8 (byte {e.start})", file=path, line=line) from None
+    out: list[T] = []
+    for i, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as e:
+            raise KnowlearnError(
+                f"malformed JSON: {e.msg} (column {e.colno})", file=path, line=i
+            ) from None
+        if not isinstance(obj, dict):
+            raise KnowlearnError(
+                f"expected a JSON object, got {type(obj).__name__}", file=path, line=i
+            )
+        out.append(parse(obj, str(path), i))
+    if not out:
+        raise KnowlearnError("no records (the file is empty)", file=path)
+    return out

@@ -1,0 +1,5 @@
+"""Optimizers: sharpness-aware minimization (SAM/ASAM) around any torch optimizer."""
+
+from knowlearn.optim.sam import SAM, SAMConfigError, check_precision, sam_step
+
+__all__ = ["SAM", "SAMConfigError", "check_precision", "sam_step"]

@@ -1,0 +1,257 @@
+"""One run, end to end: data -> tokenizer -> model -> CPT -> IT -> evaluation.
+
+Every stage writes into the run directory and is skipped when its output is already
+there, so re-running a killed run only does what is missing.
+
+    runs/NAME/config.yaml       the resolved config
+    runs/NAME/data/             documents.jsonl, qa.jsonl (and people.jsonl for biographies)
+    runs/NAME/tokenizer/        trained on the run's corpus (tiny default only)
+    runs/NAME/init/             the random-init model (tiny default only)
+    runs/NAME/cpt/, it/         model/ (save_pretrained), metrics.jsonl, done.json
+    runs/NAME/results.json      QA metrics per split and attribute, memorization, stage costs
+    runs/NAME/predictions.jsonl every question with its greedy answer
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from accelerate import Accelerator
+from transformers import PreTrainedTokenizerBase
+
+from knowlearn.config import RunConfig, save_config, to_dict
+from knowlearn.data import bios
+from knowlearn.data.records import Document, QAPair, read_documents, read_qa
+from knowlearn.errors import KnowlearnError
+from knowlearn.eval.facts import fact_accuracy, fact_token_correct
+from knowlearn.eval.qa import predict, score
+from knowlearn.io import write_json, write_jsonl
+from knowlearn.models.load import load_model, load_tokenizer
+from knowlearn.models.tiny import build_tiny_model, train_tokenizer
+from knowlearn.train.batches import document_examples, qa_examples, qa_prompt
+from knowlearn.train.loop import train_stage
+
+
+def prepare_out_dir(cfg: RunConfig) -> Path:
+    """Create the run directory; refuse one that holds a run with a different config."""
+    out = Path(cfg.out)
+    saved = out / "config.yaml"
+    if saved.is_file():
+        old = yaml.safe_load(saved.read_text(encoding="utf-8"))
+        if old != to_dict(cfg):
+            diff = sorted(
+                k
+                for k in _flat(to_dict(cfg)).keys() | _flat(old or {}).keys()
+                if _flat(to_dict(cfg)).get(k) != _flat(old or {}).get(k)
+            )
+            raise KnowlearnError(
+                f"already holds a different run (changed: {', '.join(diff)}); choose another `out`, or delete it",
+                file=out,
+            )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, saved)
+    except OSError as e:
+        raise KnowlearnError(f"cannot write the run directory: {e.strerror}", file=out) from None
+    return out
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out |= _flat(v, f"{prefix}{k}.")
+        else:
+            out[prefix + k] = v
+    return out
+
+
+def prepare_data(cfg: RunConfig, out: Path) -> tuple[list[Document], list[QAPair]]:
+    """The user's JSONL files, or synthetic biographies generated into `out/data`."""
+    if cfg.data.documents is not None:
+        docs, qa = read_documents(cfg.data.documents), read_qa(cfg.data.qa)
+        entities = {d.entity for d in docs}
+        for q in qa:
+            if q.entity not in entities:
+                raise KnowlearnError(
+                    f"QA pair {q.id!r} asks about {q.entity!r}, which has no document",
+                    file=cfg.data.qa,
+                    field="entity",
+                )
+        return docs, qa
+    data_dir = out / "data"
+    d = cfg.data
+    if not (data_dir / "qa.jsonl").is_file():
+        bios.generate(
+            data_dir,
+            people=d.people,
+            seed=d.seed,
+            renderings=d.renderings,
+            permute=d.permute,
+            fullname=d.fullname,
+            train_fraction=d.train_fraction,
+            question_templates=d.question_templates,
+        )
+    return read_documents(data_dir / "documents.jsonl"), read_qa(data_dir / "qa.jsonl")
+
+
+def tokenizer_corpus(docs: Sequence[Document], qa: Sequence[QAPair]) -> list[str]:
+    return [d.text for d in docs] + [f"{qa_prompt(q.question)} {q.answer}" for q in qa]
+
+
+def prepare_model(
+    cfg: RunConfig, out: Path, docs: Sequence[Document], qa: Sequence[QAPair]
+) -> tuple[Path, PreTrainedTokenizerBase]:
+    """The directory CPT starts from, and the tokenizer: a local HF model, or the tiny default."""
+    m = cfg.model
+    if m.path is not None:
+        tok = load_tokenizer(m.tokenizer or m.path, trust_remote_code=m.trust_remote_code)
+        load_model(m.path, trust_remote_code=m.trust_remote_code)  # fail before any training
+        return Path(m.path), tok
+    init = out / "init"
+    if (init / "config.json").is_file():
+        return init, load_tokenizer(init)
+    if m.tokenizer is not None:
+        tok = load_tokenizer(m.tokenizer)
+    else:
+        tok = train_tokenizer(tokenizer_corpus(docs, qa), vocab_size=m.vocab_size)
+        tok.save_pretrained(out / "tokenizer")
+    model = build_tiny_model(m, tok, seed=cfg.seed)
+    tok.save_pretrained(init)
+    model.save_pretrained(init)  # config.json last-but-one: its presence marks a complete init
+    return init, tok
+
+
+def evaluate(
+    model_dir: Path,
+    tok: PreTrainedTokenizerBase,
+    docs: Sequence[Document],
+    qa: Sequence[QAPair],
+    cfg: RunConfig,
+    progress: bool = True,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    model = load_model(model_dir)
+    preds = predict(
+        model,
+        tok,
+        qa,
+        batch_size=cfg.eval.batch_size,
+        max_new_tokens=cfg.eval.max_new_tokens,
+        progress=progress,
+    )
+    memo = fact_accuracy(fact_token_correct(model, tok, docs, batch_size=cfg.eval.batch_size))
+    rows = [
+        {
+            "id": p.qa.id,
+            "split": p.qa.split,
+            "attribute": p.qa.attribute,
+            "question": p.qa.question,
+            "answer": p.qa.answer,
+            "prediction": p.text,
+            "tf_correct": p.tf_correct,
+        }
+        for p in preds
+    ]
+    return {"qa": score(preds), "memorization": memo}, rows
+
+
+def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
+    """Run (or resume) every stage of `cfg`; return the results written to results.json."""
+    t_start = time.perf_counter()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = prepare_out_dir(cfg)
+    results_path = out / "results.json"
+    if results_path.is_file():
+        return json.loads(results_path.read_text(encoding="utf-8"))
+    timings: dict[str, float] = {}
+
+    t = time.perf_counter()
+    docs, qa = prepare_data(cfg, out)
+    timings["data"] = time.perf_counter() - t
+    t = time.perf_counter()
+    init_dir, tok = prepare_model(cfg, out, docs, qa)
+    timings["model"] = time.perf_counter() - t
+
+    acc = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=cfg.mixed_precision)
+    t = time.perf_counter()
+    cpt_examples, cpt_trunc = document_examples(tok, docs, cfg.cpt.max_length)
+    cpt_dir = train_stage(
+        init_dir,
+        cpt_examples,
+        cfg.cpt,
+        out / "cpt",
+        seed=cfg.seed,
+        name="cpt",
+        accelerator=acc,
+        tokenizer=tok,
+        progress=progress,
+    )
+    timings["cpt"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    memo_cpt = fact_accuracy(
+        fact_token_correct(load_model(cpt_dir), tok, docs, batch_size=cfg.eval.batch_size)
+    )
+    train_qa = [q for q in qa if q.split == "train"]
+    if not train_qa:
+        raise KnowlearnError(
+            "no QA pair has split 'train': instruction tuning needs some",
+            file=cfg.data.qa or out / "data" / "qa.jsonl",
+            field="split",
+        )
+    it_examples, it_trunc = qa_examples(tok, train_qa, cfg.it.max_length)
+    it_dir = train_stage(
+        cpt_dir,
+        it_examples,
+        cfg.it,
+        out / "it",
+        seed=cfg.seed,
+        name="it",
+        accelerator=acc,
+        tokenizer=tok,
+        progress=progress,
+    )
+    timings["it"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    metrics, rows = evaluate(it_dir, tok, docs, qa, cfg, progress)
+    timings["eval"] = time.perf_counter() - t
+    stages = {
+        s: json.loads((out / s / "done.json").read_text(encoding="utf-8")) for s in ("cpt", "it")
+    }
+    stages["cpt"]["truncated"], stages["it"]["truncated"] = cpt_trunc, it_trunc
+    results = {
+        **metrics,
+        "memorization_after_cpt": memo_cpt,
+        "stages": stages,
+        "counts": {
+            "documents": len(docs),
+            "qa": len(qa),
+            "qa_train": len(train_qa),
+            "entities": len({d.entity for d in docs}),
+        },
+        "seconds": {k: round(v, 2) for k, v in timings.items()}
+        | {"total": round(time.perf_counter() - t_start, 2)},
+    }
+    write_jsonl(out / "predictions.jsonl", rows)
+    write_json(results_path, results)
+    return results
+
+
+def summary_row(results: dict[str, Any]) -> dict[str, float]:
+    """The headline numbers: held-out QA EM, train QA EM, memorization."""
+    qa = results["qa"]
+    return {
+        "test_em": qa.get("test", {}).get("all", {}).get("em", float("nan")),
+        "train_em": qa.get("train", {}).get("all", {}).get("em", float("nan")),
+        "test_recall": qa.get("test", {}).get("all", {}).get("recall", float("nan")),
+        "memorization": results["memorization"]["all"]["acc"],
+        "memorization_after_cpt": results["memorization_after_cpt"]["all"]["acc"],
+    }

@@ -1,0 +1,102 @@
+"""Turn documents and QA pairs into training examples and length-bucketed batches.
+
+CPT: one document per row, loss on every token, padding masked out. Rows never share a
+sequence, so no document can attend to another (no packing leak). Batches are bucketed by
+length, which keeps padding small without packing.
+IT: "Question: {q}\\nAnswer: {a}<eos>", loss on the answer tokens (and <eos>) only. The
+prompt is tokenized on its own, exactly as evaluation tokenizes it, so what is trained is
+what is asked.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from knowlearn.data.records import Document, QAPair
+
+IGNORE = -100
+
+
+@dataclass(frozen=True)
+class Example:
+    input_ids: list[int]
+    labels: list[int]  # IGNORE where no loss is taken
+
+
+def qa_prompt(question: str) -> str:
+    return f"Question: {question}\nAnswer:"
+
+
+def answer_ids(tokenizer: PreTrainedTokenizerBase, answer: str) -> list[int]:
+    """The answer's tokens as the model should generate them: ' {answer}' then <eos>."""
+    return tokenizer(" " + answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+
+
+def prompt_ids(tokenizer: PreTrainedTokenizerBase, question: str) -> list[int]:
+    return tokenizer(qa_prompt(question))["input_ids"]
+
+
+def document_examples(
+    tokenizer: PreTrainedTokenizerBase, docs: Sequence[Document], max_length: int
+) -> tuple[list[Example], int]:
+    """Examples for CPT and how many documents had to be truncated."""
+    out, truncated = [], 0
+    encoded = tokenizer([d.text for d in docs])["input_ids"]
+    for ids in encoded:
+        ids = ids + [tokenizer.eos_token_id]
+        if len(ids) > max_length:
+            ids, truncated = ids[:max_length], truncated + 1
+        out.append(Example(ids, list(ids)))
+    return out, truncated
+
+
+def qa_examples(
+    tokenizer: PreTrainedTokenizerBase, qa: Sequence[QAPair], max_length: int
+) -> tuple[list[Example], int]:
+    out, truncated = [], 0
+    for pair in qa:
+        p, a = prompt_ids(tokenizer, pair.question), answer_ids(tokenizer, pair.answer)
+        ids, labels = p + a, [IGNORE] * len(p) + a
+        if len(ids) > max_length:
+            ids, labels, truncated = ids[:max_length], labels[:max_length], truncated + 1
+        out.append(Example(ids, labels))
+    return out, truncated
+
+
+def epoch_batches(
+    lengths: Sequence[int], batch_size: int, seed: int, epoch: int, window: int = 32
+) -> list[list[int]]:
+    """Indices of one epoch's micro-batches: shuffled, length-bucketed, deterministic in (seed, epoch).
+
+    Shuffle, sort within windows of `window` batches by length, cut into batches, shuffle the
+    batches: each batch holds similar lengths, and batch composition still changes per epoch.
+    """
+    rng = random.Random(seed * 1_000_003 + epoch)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    span = batch_size * window
+    batches = []
+    for w in range(0, len(order), span):
+        chunk = sorted(order[w : w + span], key=lambda i: lengths[i])
+        batches += [chunk[b : b + batch_size] for b in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def collate(examples: Sequence[Example], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad a batch; padding gets attention 0 and no loss."""
+    width = max(len(e.input_ids) for e in examples)
+    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(examples), width), dtype=torch.long)
+    for i, e in enumerate(examples):
+        n = len(e.input_ids)
+        ids[i, :n] = torch.tensor(e.input_ids)
+        labels[i, :n] = torch.tensor(e.labels)
+        mask[i, :n] = 1
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}

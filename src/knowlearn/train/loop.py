@@ -1,0 +1,306 @@
+"""The one training loop, for both stages (CPT on documents, IT on QA).
+
+A stage reads a model directory and writes one: `init_dir -> out_dir/model`. In between it
+keeps resumable checkpoints (`checkpoint-STEP/`: weights via `save_pretrained`, plus
+optimizer, scheduler, RNG and step in `state.pt`), so a killed run picks up where it
+stopped and ends exactly where an uninterrupted run ends (same seed, same CPU).
+
+Loss normalization: each micro-batch's summed token loss is divided by the number of
+label tokens in the whole optimizer batch (all micro-batches, all processes), so b
+micro-batches of k examples give the same gradient as one batch of b*k, on any number of
+processes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from tqdm.auto import tqdm
+from transformers import (
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    get_cosine_with_min_lr_schedule_with_warmup,
+)
+
+from knowlearn.config import StageConfig
+from knowlearn.io import atomic_open, write_json, write_text
+from knowlearn.models.load import load_model
+from knowlearn.train.batches import IGNORE, Example, collate, epoch_batches
+
+LATEST = "latest"  # file naming the newest complete checkpoint directory
+DONE = "done.json"
+
+
+def make_optimizer(model: torch.nn.Module, cfg: StageConfig) -> torch.optim.Optimizer:
+    """AdamW; no weight decay on biases and norm weights (1-D tensors), as is standard."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
+
+
+def plan_steps(
+    n_examples: int, lengths: Sequence[int], cfg: StageConfig, seed: int
+) -> tuple[int, Callable[[int], list[list[int]]]]:
+    """Total optimizer steps and a function step -> its micro-batches (lists of example indices).
+
+    Every step's data follows from (seed, step) alone; that is the data position a resumed
+    run needs.
+    """
+    n_micro = math.ceil(n_examples / cfg.batch_size)
+    per_epoch = math.ceil(n_micro / cfg.grad_accum)
+    total = round(cfg.epochs * per_epoch)
+    cache: dict[int, list[list[int]]] = {}
+
+    def step_batches(step: int) -> list[list[int]]:
+        epoch, k = divmod(step, per_epoch)
+        if epoch not in cache:
+            cache.clear()
+            cache[epoch] = epoch_batches(lengths, cfg.batch_size, seed, epoch)
+        return cache[epoch][k * cfg.grad_accum : (k + 1) * cfg.grad_accum]
+
+    return total, step_batches
+
+
+def _latest_checkpoint(out_dir: Path) -> Path | None:
+    pointer = out_dir / LATEST
+    if not pointer.is_file():
+        return None
+    ckpt = out_dir / pointer.read_text().strip()
+    return ckpt if (ckpt / "state.pt").is_file() else None
+
+
+def _save_checkpoint(
+    out_dir: Path, model: PreTrainedModel, state: dict[str, Any], step: int
+) -> None:
+    """Write checkpoint-STEP fully, then point `latest` at it, then delete older ones.
+
+    A kill at any moment leaves `latest` naming a complete checkpoint.
+    """
+    name = f"checkpoint-{step}"
+    tmp = out_dir / f".{name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    with atomic_open(tmp / "state.pt", "wb") as f:
+        torch.save(state, f)
+    final = out_dir / name
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+    write_text(out_dir / LATEST, name + "\n")
+    for old in out_dir.glob("checkpoint-*"):
+        if old.name != name:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def stage_done(out_dir: str | Path) -> bool:
+    return (Path(out_dir) / DONE).is_file()
+
+
+def train_stage(
+    init_dir: str | Path,
+    examples: Sequence[Example],
+    cfg: StageConfig,
+    out_dir: str | Path,
+    *,
+    seed: int,
+    name: str,
+    accelerator: Accelerator | None = None,
+    tokenizer: PreTrainedTokenizerBase | None = None,
+    dtype: torch.dtype = torch.float32,
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> Path:
+    """Train from `init_dir`; write `out_dir/model` and `out_dir/done.json`; return the model dir.
+
+    Resumes from `out_dir`'s latest checkpoint if there is one; does nothing if the stage
+    is already done. The tokenizer, if given, is saved beside the final weights so the
+    output directory loads on its own with plain transformers. `stop_after` ends the run after that many steps without finishing
+    the stage (to test resume).
+    """
+    out_dir = Path(out_dir)
+    final_dir = out_dir / "model"
+    if stage_done(out_dir):
+        return final_dir
+    acc = accelerator or Accelerator(cpu=not torch.cuda.is_available())
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    ckpt = _latest_checkpoint(out_dir)
+    model = load_model(ckpt or init_dir, dtype=dtype)
+    optimizer = make_optimizer(model, cfg)
+    total, step_batches = plan_steps(len(examples), [len(e.input_ids) for e in examples], cfg, seed)
+    warmup = int(cfg.warmup_ratio * total)
+    scheduler = get_cosine_with_min_lr_schedule_with_warmup(
+        optimizer, warmup, max(total, 1), min_lr_rate=cfg.min_lr_ratio
+    )
+    start, tokens, elapsed0 = 0, 0, 0.0
+    if ckpt is not None:
+        # Our own file, written above; weights_only keeps it from running any pickled code.
+        state = torch.load(ckpt / "state.pt", weights_only=True)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start, tokens, elapsed0 = state["step"], state["tokens"], state["elapsed"]
+        torch.set_rng_state(state["torch_rng"])
+        random.setstate(state["python_rng"])
+    else:
+        torch.manual_seed(seed)
+        random.seed(seed)
+    pad_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
+    model, optimizer = acc.prepare(model, optimizer)
+    model.train()
+
+    log_path = out_dir / "metrics.jsonl"
+    _truncate_log(log_path, start)
+    world, rank = acc.num_processes, acc.process_index
+    t0 = time.perf_counter() - elapsed0
+    bar = tqdm(
+        total=total,
+        initial=start,
+        desc=name,
+        unit="step",
+        disable=not (progress and acc.is_main_process),
+        dynamic_ncols=True,
+    )
+    loss_value = float("nan")
+    with open(log_path, "a", encoding="utf-8") as log:
+        for step in range(start, total):
+            micro = [
+                collate([examples[i] for i in idx[rank::world]], pad_id)
+                for idx in step_batches(step)
+            ]
+            n_items = sum(int((mb["labels"][:, 1:] != IGNORE).sum()) for mb in micro)
+            n_items = int(
+                acc.reduce(torch.tensor(n_items, device=acc.device), reduction="sum").item()
+            )
+            loss_value = _accumulate(model, micro, acc, n_items * 1.0 / world)
+            if cfg.max_grad_norm > 0:
+                acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            tokens += int(
+                acc.reduce(
+                    torch.tensor(
+                        sum(int(mb["attention_mask"].sum()) for mb in micro), device=acc.device
+                    ),
+                    reduction="sum",
+                ).item()
+            )
+            loss_value = float(
+                acc.reduce(torch.tensor(loss_value, device=acc.device), reduction="sum").item()
+            )
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_value:.3f}")
+            done_steps = step + 1
+            if acc.is_main_process and (done_steps % 10 == 0 or done_steps == total):
+                row = {
+                    "step": done_steps,
+                    "total": total,
+                    "loss": round(loss_value, 5),
+                    "lr": scheduler.get_last_lr()[0],
+                    "tokens": tokens,
+                    "elapsed": round(time.perf_counter() - t0, 2),
+                }
+                log.write(json.dumps(row) + "\n")
+                log.flush()
+            if done_steps == total:
+                break
+            stopping = stop_after is not None and done_steps >= stop_after
+            if stopping or (cfg.checkpoint_every and done_steps % cfg.checkpoint_every == 0):
+                _checkpoint(
+                    acc,
+                    model,
+                    optimizer,
+                    scheduler,
+                    out_dir,
+                    done_steps,
+                    tokens,
+                    time.perf_counter() - t0,
+                )
+            if stopping:
+                bar.close()
+                return final_dir
+    bar.close()
+    if acc.is_main_process:
+        acc.unwrap_model(model).save_pretrained(final_dir)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(final_dir)
+        summary = {
+            "stage": name,
+            "steps": total,
+            "tokens": tokens,
+            "examples": len(examples),
+            "seconds": round(time.perf_counter() - t0, 2),
+            "final_loss": loss_value,
+        }
+        write_json(out_dir / DONE, summary)
+        for old in out_dir.glob("checkpoint-*"):
+            shutil.rmtree(old, ignore_errors=True)
+        (out_dir / LATEST).unlink(missing_ok=True)
+    acc.wait_for_everyone()
+    return final_dir
+
+
+def _accumulate(
+    model: torch.nn.Module, micro: list[dict[str, torch.Tensor]], acc: Accelerator, n_items: float
+) -> float:
+    """Forward/backward every micro-batch; gradients sync (DDP) only on the last one.
+
+    Returns this process's share of the batch's mean token loss (sum over processes = mean).
+    """
+    total = 0.0
+    for i, mb in enumerate(micro):
+        mb = {k: v.to(acc.device) for k, v in mb.items()}
+        sync = acc.no_sync(model) if i < len(micro) - 1 and acc.num_processes > 1 else nullcontext()
+        with sync, acc.autocast():
+            loss = model(**mb, num_items_in_batch=n_items, use_cache=False).loss
+        acc.backward(loss)
+        total += loss.item()
+    return total / acc.num_processes
+
+
+def _checkpoint(
+    acc: Accelerator,
+    model: Any,
+    optimizer: Any,
+    scheduler: Any,
+    out_dir: Path,
+    step: int,
+    tokens: int,
+    elapsed: float,
+) -> None:
+    if acc.is_main_process:
+        state = {
+            "step": step,
+            "tokens": tokens,
+            "elapsed": elapsed,
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "python_rng": random.getstate(),
+        }
+        _save_checkpoint(out_dir, acc.unwrap_model(model), state, step)
+    acc.wait_for_everyone()
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log rows past the checkpoint a resumed run restarts from."""
+    if not path.is_file():
+        return
+    rows = [
+        line
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip() and json.loads(line)["step"] <= step
+    ]
+    write_text(path, "".join(r + "\n" for r in rows))

@@ -1,0 +1,59 @@
+import json
+
+import pytest
+
+from knowlearn.cli import main, shipped_config
+from knowlearn.errors import KnowlearnError
+from knowlearn.experiment.arms import load_experiment, run_experiment
+
+TINY_BASE = """
+base:
+  data: {people: 8}
+  model: {hidden_size: 32, intermediate_size: 64, num_layers: 2, num_heads: 2}
+  cpt: {epochs: 4, batch_size: 8}
+  it: {epochs: 2}
+arms:
+  baseline: {}
+  paraphrase: {data: {renderings: 2, permute: true}, cpt: {epochs: 2}}
+seeds: [0]
+parallel: 2
+"""
+
+
+def test_arms_run_in_parallel_share_a_tokenizer_and_are_cached(tmp_path):
+    (tmp_path / "exp.yaml").write_text(TINY_BASE)
+    exp = load_experiment(tmp_path / "exp.yaml", [f"out={tmp_path / 'run'}"])
+    rows = run_experiment(exp, progress=False)
+    assert [r["arm"] for r in rows] == ["baseline", "paraphrase"]
+    assert rows[0]["cpt_tokens"] > 0 and 0 <= rows[1]["test_em"] <= 100
+    run = tmp_path / "run"
+    for arm in ("baseline", "paraphrase"):
+        cfg = (run / "arms" / arm / "seed0.yaml").read_text()
+        assert f"tokenizer: {run / 'tokenizer'}" in cfg
+    assert (run / "summary.md").read_text().startswith("| arm | seed | held-out QA EM")
+    # A second run trains nothing: results are read back as they are.
+    stamp = (run / "arms" / "baseline" / "seed0" / "results.json").stat().st_mtime_ns
+    assert run_experiment(exp, progress=False) == rows
+    assert (run / "arms" / "baseline" / "seed0" / "results.json").stat().st_mtime_ns == stamp
+    assert json.loads((run / "summary.json").read_text()) == rows
+
+
+def test_a_bad_arm_is_refused_before_any_work(tmp_path):
+    (tmp_path / "exp.yaml").write_text(TINY_BASE.replace("renderings: 2", "renderngs: 2"))
+    with pytest.raises(KnowlearnError) as e:
+        load_experiment(tmp_path / "exp.yaml")
+    assert "paraphrase" in str(e.value) and "did you mean 'data.renderings'" in str(e.value)
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+def test_full_demo_shows_that_paraphrased_documents_make_facts_extractable(tmp_path, capsys):
+    """The README's first command, as shipped (~4 min on 2 cores)."""
+    assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
+    rows = {r["arm"]: r for r in json.loads((tmp_path / "demo" / "summary.json").read_text())}
+    assert (
+        rows["baseline"]["memorization_after_cpt"] > 90
+        and rows["paraphrase"]["memorization_after_cpt"] > 90
+    )
+    assert rows["paraphrase"]["test_em"] > rows["baseline"]["test_em"] + 15
+    assert load_experiment(shipped_config("demo.yaml")).arms.keys() == rows.keys()

@@ -1,0 +1,87 @@
+import pytest
+
+from knowlearn.cli import shipped_config
+from knowlearn.config import RunConfig, load_config, save_config
+from knowlearn.errors import KnowlearnError
+from knowlearn.experiment.arms import arm_cfg, load_experiment
+
+
+def test_defaults_are_the_embedded_default():
+    cfg = load_config()
+    assert cfg == RunConfig()
+    assert cfg.model.path is None and cfg.data.documents is None
+
+
+def test_overrides_keep_the_sections_other_defaults():
+    cfg = load_config(
+        None, ["cpt.lr=1e-3", "it.epochs=3", "cpt.betas=[0.9, 0.95]", "data.permute=true"]
+    )
+    assert cfg.cpt.lr == 1e-3 and cfg.cpt.epochs == RunConfig().cpt.epochs
+    assert cfg.it.epochs == 3.0 and isinstance(cfg.it.epochs, float)
+    assert cfg.cpt.betas == (0.9, 0.95) and cfg.data.permute is True
+
+
+def test_yaml_file_then_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("out: runs/x\ncpt:\n  lr: 0.01\n  batch_size: 8\n")
+    cfg = load_config(path, ["cpt.batch_size=4"])
+    assert (cfg.out, cfg.cpt.lr, cfg.cpt.batch_size) == ("runs/x", 0.01, 4)
+
+
+def test_saved_config_loads_back_identically(tmp_path):
+    cfg = load_config(None, ["cpt.lr=1e-3", "model.architecture=qwen2"])
+    save_config(cfg, tmp_path / "c.yaml")
+    assert load_config(tmp_path / "c.yaml") == cfg
+
+
+@pytest.mark.parametrize(
+    ("override", "field", "words"),
+    [
+        ("cpt.lrr=1", "cpt.lrr", "did you mean 'cpt.lr'"),
+        ("dta.people=3", "dta", "did you mean 'data'"),
+        ("cpt.lr=0", "cpt.lr", "must be > 0"),
+        ("cpt.lr=fast", "cpt.lr", "expected float"),
+        ("data.people=1", "data.people", ">= 2"),
+        ("data.renderings=0", "data.renderings", ">= 1"),
+        ("data.fullname=3", "data.fullname", "expected bool"),
+        ("mixed_precision=fp16", "mixed_precision", "fp16 is not supported"),
+        ("cpt.betas=[0.9]", "cpt.betas", "list of 2"),
+        ("data.documents=docs.jsonl", "data.qa", "together"),
+    ],
+)
+def test_bad_config_values_name_the_field(override, field, words):
+    with pytest.raises(KnowlearnError) as e:
+        load_config(None, [override])
+    assert e.value.field == field and words in str(e.value)
+
+
+def test_bad_yaml_names_the_file(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("cpt: [unclosed\n")
+    with pytest.raises(KnowlearnError) as e:
+        load_config(path)
+    assert e.value.file == str(path)
+    path.write_text("cpt:\n  lrr: 1\n")
+    with pytest.raises(KnowlearnError) as e:
+        load_config(path)
+    assert e.value.file == str(path) and e.value.field == "cpt.lrr"
+
+
+def test_override_syntax_errors():
+    with pytest.raises(KnowlearnError, match="key=value"):
+        load_config(None, ["cpt.lr"])
+
+
+def test_shipped_demo_experiment_resolves_every_arm():
+    exp = load_experiment(shipped_config("demo.yaml"))
+    assert "baseline" in exp.arms
+    for arm in exp.arms:
+        for seed in exp.seeds:
+            cfg = arm_cfg(exp, arm, seed)
+            assert cfg.out.endswith(f"{arm}/seed{seed}")
+    # Equal exposures: renderings x epochs is the same in every arm.
+    exposures = {
+        arm: arm_cfg(exp, arm, 0).data.renderings * arm_cfg(exp, arm, 0).cpt.epochs
+        for arm in exp.arms
+    }
+    assert len(set(exposures.values())) == 1, exposures

@@ -1,0 +1,124 @@
+"""The whole pipeline on a few synthetic people, through the CLI a user types."""
+
+import json
+
+import pytest
+
+from knowlearn.cli import main
+from knowlearn.config import load_config
+from knowlearn.pipeline import run
+
+SMALL = [
+    "data.people=12",
+    "cpt.epochs=3",
+    "it.epochs=2",
+    "cpt.batch_size=8",
+    "model.hidden_size=32",
+    "model.intermediate_size=64",
+    "model.num_layers=2",
+    "model.num_heads=2",
+]
+
+
+def test_train_writes_a_complete_run_directory(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--quiet", f"out={out}", *SMALL]) == 0
+    printed = capsys.readouterr().out
+    headline = json.loads(printed.splitlines()[0])
+    assert set(headline) >= {"test_em", "train_em", "memorization"}
+    for name in (
+        "config.yaml",
+        "results.json",
+        "predictions.jsonl",
+        "data/documents.jsonl",
+        "data/qa.jsonl",
+        "tokenizer/tokenizer.json",
+        "cpt/model/model.safetensors",
+        "it/model/config.json",
+        "it/model/tokenizer.json",
+        "cpt/metrics.jsonl",
+    ):
+        assert (out / name).is_file(), name
+    results = json.loads((out / "results.json").read_text())
+    assert results["qa"]["test"]["all"]["n"] == 36 and results["qa"]["train"]["all"]["n"] == 36
+    assert results["counts"] == {"documents": 12, "qa": 72, "qa_train": 36, "entities": 12}
+    assert results["stages"]["cpt"]["steps"] == 6  # 12 documents / 8 per batch = 2 steps x 3 epochs
+    assert load_config(out / "config.yaml").data.people == 12
+
+
+def test_rerun_does_no_work_and_a_different_config_is_refused(tmp_path, capsys):
+    out = tmp_path / "run"
+    cfg = load_config(None, [f"out={out}", *SMALL])
+    first = run(cfg, progress=False)
+    mtime = (out / "it" / "model" / "model.safetensors").stat().st_mtime_ns
+    assert run(cfg, progress=False) == first
+    assert (out / "it" / "model" / "model.safetensors").stat().st_mtime_ns == mtime
+    assert main(["train", "--quiet", f"out={out}", *SMALL, "cpt.lr=0.01"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "already holds a different run" in err
+        and "cpt.lr" in err
+        and len(err.strip().splitlines()) == 1
+    )
+
+
+def test_own_documents_and_qa(tmp_path, docs, qa):
+    from knowlearn.data.records import write_records
+
+    write_records(tmp_path / "d.jsonl", docs)
+    write_records(tmp_path / "q.jsonl", qa)
+    cfg = load_config(
+        None,
+        [
+            f"out={tmp_path / 'run'}",
+            f"data.documents={tmp_path / 'd.jsonl'}",
+            f"data.qa={tmp_path / 'q.jsonl'}",
+            *SMALL[1:],
+        ],
+    )
+    results = run(cfg, progress=False)
+    assert results["counts"]["documents"] == len(docs)
+    assert not (tmp_path / "run" / "data").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["train", "cpt.lrr=1"], "did you mean 'cpt.lr'"),
+        (["train", "model.path=/nonexistent/model"], "does not exist"),
+        (["eval", "--model", "/nonexistent", "--qa", "/nonexistent.jsonl"], "does not exist"),
+    ],
+)
+def test_cli_errors_are_one_line_without_traceback(tmp_path, capsys, argv, words):
+    argv = [
+        *argv[:1],
+        *(["--quiet", f"out={tmp_path / 'r'}"] if argv[0] == "train" else []),
+        *argv[1:],
+    ]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_generate_and_eval_subcommands(tmp_path, capsys):
+    assert main(["generate", "--out", str(tmp_path / "bios"), "people=6", "seed=3"]) == 0
+    assert (tmp_path / "bios" / "qa.jsonl").is_file()
+    out = tmp_path / "run"
+    assert main(["train", "--quiet", f"out={out}", *SMALL]) == 0
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                str(out / "it" / "model"),
+                "--qa",
+                str(tmp_path / "bios" / "qa.jsonl"),
+                "--documents",
+                str(out / "data" / "documents.jsonl"),
+            ]
+        )
+        == 0
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert report["qa"]["test"]["all"]["n"] == 18 and "memorization" in report
