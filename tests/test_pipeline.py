@@ -122,3 +122,50 @@ def test_generate_and_eval_subcommands(tmp_path, capsys):
     )
     report = json.loads(capsys.readouterr().out)
     assert report["qa"]["test"]["all"]["n"] == 18 and "memorization" in report
+
+
+def test_format_and_sam_arms_run_and_log_their_token_counts(tmp_path):
+    base = [f"out={tmp_path / 'base'}", *SMALL]
+    fmt = [
+        f"out={tmp_path / 'fmt'}",
+        *SMALL,
+        "augment.cpt.copies=2",
+        "cpt.epochs=1",
+        "augment.it.copies=1",
+        "optim.sam.rho=0.05",
+        "optim.sam.stages=[cpt]",
+    ]
+    a, b = run(load_config(None, base), progress=False), run(load_config(None, fmt), progress=False)
+    # Equal exposures: (copies + 1) x epochs = 3 in both arms.
+    assert b["stages"]["cpt"]["examples"] == 3 * a["stages"]["cpt"]["examples"]
+    assert (
+        b["stages"]["cpt"]["sam"] and not b["stages"]["it"]["sam"] and not a["stages"]["cpt"]["sam"]
+    )
+    assert b["stages"]["it"]["examples"] == 2 * a["stages"]["it"]["examples"]
+    assert (
+        a["stages"]["cpt"]["tokens"]
+        < b["stages"]["cpt"]["tokens"]
+        < 1.5 * a["stages"]["cpt"]["tokens"]
+    )
+
+
+def test_augment_command_writes_copies_and_previews(tmp_path, capsys):
+    assert (
+        main(
+            [
+                "augment",
+                "--out",
+                str(tmp_path),
+                "data.people=4",
+                "--preview",
+                "3",
+                "augment.cpt.copies=2",
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert printed.count("--- format") == 3 and "--- original" in printed
+    from knowlearn.data.records import read_documents
+
+    assert len(read_documents(tmp_path / "documents.jsonl")) == 12

@@ -84,6 +84,42 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_augment(args: argparse.Namespace) -> int:
+    import random
+
+    from knowlearn.augment import TRANSFORMS, augment_document
+    from knowlearn.augment.apply import format_documents, format_questions
+    from knowlearn.config import load_config
+    from knowlearn.data.records import write_records
+    from knowlearn.pipeline import prepare_data
+
+    cfg = load_config(args.config, args.overrides)
+    out = Path(args.out or Path(cfg.out) / "augmented")
+    docs, qa = prepare_data(cfg, out / "source")
+    if cfg.augment.cpt.copies == 0 and not args.preview:
+        raise KnowlearnError(
+            "augment.cpt.copies is 0: nothing to write (set augment.cpt.copies=4, or use --preview N)",
+            field="augment.cpt.copies",
+        )
+    if cfg.augment.cpt.copies or cfg.augment.it.copies:
+        aug_docs = format_documents(docs, cfg.augment.cpt, cfg.seed)
+        aug_qa = format_questions([q for q in qa if q.split == "train"], cfg.augment.it, cfg.seed)
+        write_records(out / "documents.jsonl", aug_docs)
+        write_records(out / "qa_train.jsonl", aug_qa)
+        print(
+            f"{len(docs)} documents -> {len(aug_docs)} ({out / 'documents.jsonl'}); {len(aug_qa)} training questions ({out / 'qa_train.jsonl'})"
+        )
+    if args.preview:
+        names = list(cfg.augment.cpt.transforms or TRANSFORMS)
+        copies = augment_document(
+            docs[0], random.Random(cfg.seed), names, args.preview, True, cfg.augment.cpt.max_chain
+        )
+        for k, d in enumerate(copies):
+            print(f"\n--- {'original' if k == 0 else f'format {k}'} ({d.id}) ---")
+            print(d.text)
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from knowlearn.data.records import read_documents, read_qa
     from knowlearn.eval.facts import fact_accuracy, fact_token_correct
@@ -141,6 +177,22 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("overrides", nargs="*", help="key=value overrides, e.g. out=runs/x cpt.lr=1e-3")
     t.set_defaults(func=cmd_train)
 
+    a = sub.add_parser(
+        "augment",
+        help="write formatted copies of a run's documents and questions; --preview N shows one document in N formats",
+    )
+    a.add_argument("--config", help="run YAML (default: the embedded default)")
+    a.add_argument("--out", help="output folder (default: OUT/augmented of the config)")
+    a.add_argument(
+        "--preview",
+        type=int,
+        default=0,
+        metavar="N",
+        help="print the first document in N sampled formats",
+    )
+    a.add_argument("overrides", nargs="*", help="key=value overrides, e.g. augment.cpt.copies=4")
+    a.set_defaults(func=cmd_augment)
+
     e = sub.add_parser(
         "eval", help="score a model directory on a QA JSONL (and memorization on documents)"
     )
@@ -155,7 +207,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # Overrides may come before or after options (`train cpt.lr=1e-3 --quiet x=1`).
+    args, extra = parser.parse_known_args(argv)
+    bad = [x for x in extra if x.startswith("-") or "=" not in x or not hasattr(args, "overrides")]
+    if bad:
+        parser.error(f"unrecognized arguments: {' '.join(bad)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
     _quiet_libraries()
     try:
         return args.func(args)

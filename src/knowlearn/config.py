@@ -80,6 +80,41 @@ def _it_default() -> StageConfig:
 
 
 @dataclass
+class FormatConfig:
+    """Formatting augmentation of one stage's training text (knowlearn.augment)."""
+
+    copies: int = 0  # formatted copies per document / question (0 = off)
+    include_original: bool = True  # keep the unformatted text beside the copies
+    online: bool = False  # re-sample every copy's format each epoch (else fixed once)
+    transforms: tuple[str, ...] = ()  # names from knowlearn.augment.TRANSFORMS (empty = all)
+    max_chain: int = 3  # transforms composed per copy, at most
+
+
+@dataclass
+class AugmentConfig:
+    cpt: FormatConfig = field(default_factory=FormatConfig)  # documents
+    it: FormatConfig = field(default_factory=FormatConfig)  # questions (answers never change)
+
+
+@dataclass
+class SAMConfig:
+    """Sharpness-aware minimization (knowlearn.optim.sam); on when rho > 0."""
+
+    rho: float = 0.0  # perturbation radius; Foret et al. default 0.05 (0 = plain AdamW)
+    adaptive: bool = False  # ASAM: scale the perturbation by |w|
+    every: int = 1  # a SAM step every k steps, plain steps in between (amortizes the 2x cost)
+    sync: str = "global"  # many processes: global = same e as one process; local = each rank's own
+    stages: tuple[str, ...] = ("cpt", "it")  # which stages use SAM
+
+
+@dataclass
+class OptimConfig:
+    """Optimizer options shared by the stages (AdamW settings live in each stage)."""
+
+    sam: SAMConfig = field(default_factory=SAMConfig)
+
+
+@dataclass
 class EvalConfig:
     batch_size: int = 128
     max_new_tokens: int = 24
@@ -97,6 +132,8 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     cpt: StageConfig = field(default_factory=_cpt_default)
     it: StageConfig = field(default_factory=_it_default)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def validate(self) -> None:
@@ -122,6 +159,18 @@ class RunConfig:
                 "must be 'no' or 'bf16' (fp16 is not supported)",
             ),
             ("threads", self.threads >= 0, "must be >= 0"),
+            ("optim.sam.rho", self.optim.sam.rho >= 0, "must be >= 0"),
+            ("optim.sam.every", self.optim.sam.every >= 1, "must be >= 1"),
+            (
+                "optim.sam.sync",
+                self.optim.sam.sync in ("global", "local"),
+                "must be global or local",
+            ),
+            (
+                "optim.sam.stages",
+                set(self.optim.sam.stages) <= {"cpt", "it"},
+                "may only name cpt and it",
+            ),
             ("eval.batch_size", self.eval.batch_size >= 1, "must be >= 1"),
             ("eval.max_new_tokens", self.eval.max_new_tokens >= 1, "must be >= 1"),
         ]
@@ -142,6 +191,24 @@ class RunConfig:
                 (f"{name}.max_length", stage.max_length >= 8, "must be >= 8"),
                 (f"{name}.checkpoint_every", stage.checkpoint_every >= 0, "must be >= 0"),
                 (f"{name}.betas", all(0 <= b < 1 for b in stage.betas), "must be in [0, 1)"),
+            ]
+        from knowlearn.augment import TRANSFORMS
+
+        for name, fmt in (("cpt", self.augment.cpt), ("it", self.augment.it)):
+            unknown = [t for t in fmt.transforms if t not in TRANSFORMS]
+            checks += [
+                (f"augment.{name}.copies", fmt.copies >= 0, "must be >= 0"),
+                (
+                    f"augment.{name}.include_original",
+                    fmt.include_original or fmt.copies >= 1,
+                    "without the original, copies must be >= 1",
+                ),
+                (f"augment.{name}.max_chain", fmt.max_chain >= 1, "must be >= 1"),
+                (
+                    f"augment.{name}.transforms",
+                    not unknown,
+                    f"unknown transform {unknown[0] if unknown else ''!r} (known: {', '.join(TRANSFORMS)})",
+                ),
             ]
         for name, ok, why in checks:
             if not ok:
@@ -168,6 +235,12 @@ def _coerce(value: Any, tp: Any, where: str, default: Any = None) -> Any:
             except KnowlearnError as e:
                 errors.append(e)
         raise errors[0]
+    if origin is tuple and typing.get_args(tp)[-1] is Ellipsis:
+        if not isinstance(value, list | tuple):
+            value = [value]
+        return tuple(
+            _coerce(v, typing.get_args(tp)[0], f"{where}[{i}]") for i, v in enumerate(value)
+        )
     if origin is tuple:
         args = typing.get_args(tp)
         if not isinstance(value, list | tuple) or len(value) != len(args):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,8 @@ import yaml
 from accelerate import Accelerator
 from transformers import PreTrainedTokenizerBase
 
-from knowlearn.config import RunConfig, save_config, to_dict
+from knowlearn.augment.apply import format_documents, format_questions
+from knowlearn.config import RunConfig, SAMConfig, save_config, to_dict
 from knowlearn.data import bios
 from knowlearn.data.records import Document, QAPair, read_documents, read_qa
 from knowlearn.errors import KnowlearnError
@@ -34,7 +35,7 @@ from knowlearn.eval.qa import predict, score
 from knowlearn.io import write_json, write_jsonl
 from knowlearn.models.load import load_model, load_tokenizer
 from knowlearn.models.tiny import build_tiny_model, train_tokenizer
-from knowlearn.train.batches import document_examples, qa_examples, qa_prompt
+from knowlearn.train.batches import Example, document_examples, qa_examples, qa_prompt
 from knowlearn.train.loop import train_stage
 
 
@@ -161,6 +162,21 @@ def evaluate(
     return {"qa": score(preds), "memorization": memo}, rows
 
 
+def _sam_for(cfg: RunConfig, stage: str) -> SAMConfig | None:
+    sam = cfg.optim.sam
+    return sam if sam.rho > 0 and stage in sam.stages else None
+
+
+def _epoch_examples(
+    make: Callable[[int], tuple[list[Example], int]], online: bool
+) -> tuple[Callable[[int], list[Example]] | list[Example], int]:
+    """Examples once (offline), or a function of the epoch (online re-sampling)."""
+    first, truncated = make(0)
+    if not online:
+        return first, truncated
+    return (lambda epoch: first if epoch == 0 else make(epoch)[0]), truncated
+
+
 def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
     """Run (or resume) every stage of `cfg`; return the results written to results.json."""
     t_start = time.perf_counter()
@@ -181,10 +197,15 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
 
     acc = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=cfg.mixed_precision)
     t = time.perf_counter()
-    cpt_examples, cpt_trunc = document_examples(tok, docs, cfg.cpt.max_length)
+    cpt_data, cpt_trunc = _epoch_examples(
+        lambda e: document_examples(
+            tok, format_documents(docs, cfg.augment.cpt, cfg.seed, e), cfg.cpt.max_length
+        ),
+        cfg.augment.cpt.online,
+    )
     cpt_dir = train_stage(
         init_dir,
-        cpt_examples,
+        cpt_data,
         cfg.cpt,
         out / "cpt",
         seed=cfg.seed,
@@ -192,6 +213,7 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
         accelerator=acc,
         tokenizer=tok,
         progress=progress,
+        sam=_sam_for(cfg, "cpt"),
     )
     timings["cpt"] = time.perf_counter() - t
 
@@ -206,10 +228,15 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
             file=cfg.data.qa or out / "data" / "qa.jsonl",
             field="split",
         )
-    it_examples, it_trunc = qa_examples(tok, train_qa, cfg.it.max_length)
+    it_data, it_trunc = _epoch_examples(
+        lambda e: qa_examples(
+            tok, format_questions(train_qa, cfg.augment.it, cfg.seed, e), cfg.it.max_length
+        ),
+        cfg.augment.it.online,
+    )
     it_dir = train_stage(
         cpt_dir,
-        it_examples,
+        it_data,
         cfg.it,
         out / "it",
         seed=cfg.seed,
@@ -217,6 +244,7 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
         accelerator=acc,
         tokenizer=tok,
         progress=progress,
+        sam=_sam_for(cfg, "it"),
     )
     timings["it"] = time.perf_counter() - t
 

@@ -66,3 +66,50 @@ def test_stage_summary_counts_tokens_and_steps(tmp_path, init_dir, tokenizer, do
     done = json.loads((tmp_path / "done.json").read_text())
     assert done["steps"] == 4  # ceil(6 / 4) = 2 steps per epoch
     assert done["tokens"] == 2 * sum(len(e.input_ids) for e in examples)
+
+
+def test_sam_stage_trains_resumes_exactly_and_differs_from_adamw(
+    tmp_path, init_dir, tokenizer, docs
+):
+    from knowlearn.config import SAMConfig
+
+    examples, _ = document_examples(tokenizer, docs, 128)
+    cfg = StageConfig(epochs=6, lr=3e-3, batch_size=2, grad_accum=2, checkpoint_every=4)
+    sam = SAMConfig(rho=0.05)
+    full = train_stage(
+        init_dir, examples, cfg, tmp_path / "sam", seed=0, name="cpt", progress=False, sam=sam
+    )
+    assert json.loads((tmp_path / "sam" / "done.json").read_text())["sam"] is True
+    train_stage(
+        init_dir,
+        examples,
+        cfg,
+        tmp_path / "part",
+        seed=0,
+        name="cpt",
+        progress=False,
+        sam=sam,
+        stop_after=5,
+    )
+    resumed = train_stage(
+        init_dir, examples, cfg, tmp_path / "part", seed=0, name="cpt", progress=False, sam=sam
+    )
+    a, b = _weights(full), _weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    plain = _weights(
+        train_stage(init_dir, examples, cfg, tmp_path / "plain", seed=0, name="cpt", progress=False)
+    )
+    assert any(not torch.allclose(a[k], plain[k]) for k in a)
+
+
+def test_online_examples_are_drawn_per_epoch(tmp_path, init_dir, tokenizer, docs):
+    examples, _ = document_examples(tokenizer, docs, 128)
+    seen: list[int] = []
+
+    def per_epoch(epoch):
+        seen.append(epoch)
+        return examples[::-1] if epoch % 2 else examples
+
+    cfg = StageConfig(epochs=3, batch_size=3, checkpoint_every=0)
+    train_stage(init_dir, per_epoch, cfg, tmp_path, seed=0, name="cpt", progress=False)
+    assert {0, 1, 2} <= set(seen)

@@ -32,9 +32,10 @@ from transformers import (
     get_cosine_with_min_lr_schedule_with_warmup,
 )
 
-from knowlearn.config import StageConfig
+from knowlearn.config import SAMConfig, StageConfig
 from knowlearn.io import atomic_open, write_json, write_text
 from knowlearn.models.load import load_model
+from knowlearn.optim.sam import SAM, check_precision, sam_step
 from knowlearn.train.batches import IGNORE, Example, collate, epoch_batches
 
 LATEST = "latest"  # file naming the newest complete checkpoint directory
@@ -51,25 +52,43 @@ def make_optimizer(model: torch.nn.Module, cfg: StageConfig) -> torch.optim.Opti
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
 
 
-def plan_steps(
-    n_examples: int, lengths: Sequence[int], cfg: StageConfig, seed: int
-) -> tuple[int, Callable[[int], list[list[int]]]]:
-    """Total optimizer steps and a function step -> its micro-batches (lists of example indices).
+EpochExamples = Callable[[int], Sequence[Example]]
 
-    Every step's data follows from (seed, step) alone; that is the data position a resumed
+
+def plan_steps(
+    data: EpochExamples, cfg: StageConfig, seed: int
+) -> tuple[int, Callable[[int], list[list[Example]]]]:
+    """Total optimizer steps and a function step -> its micro-batches.
+
+    `data(epoch)` gives that epoch's examples (the same list every epoch, or freshly
+    augmented copies: online re-sampling); their number must not change between epochs.
+    Every step's data follows from (seed, step) alone: that is the data position a resumed
     run needs.
     """
+    n_examples = len(data(0))
     n_micro = math.ceil(n_examples / cfg.batch_size)
     per_epoch = math.ceil(n_micro / cfg.grad_accum)
     total = round(cfg.epochs * per_epoch)
-    cache: dict[int, list[list[int]]] = {}
+    cache: dict[int, tuple[Sequence[Example], list[list[int]]]] = {}
 
-    def step_batches(step: int) -> list[list[int]]:
+    def step_batches(step: int) -> list[list[Example]]:
         epoch, k = divmod(step, per_epoch)
         if epoch not in cache:
             cache.clear()
-            cache[epoch] = epoch_batches(lengths, cfg.batch_size, seed, epoch)
-        return cache[epoch][k * cfg.grad_accum : (k + 1) * cfg.grad_accum]
+            examples = data(epoch)
+            if len(examples) != n_examples:
+                raise ValueError(
+                    f"epoch {epoch} has {len(examples)} examples, epoch 0 had {n_examples}"
+                )
+            cache[epoch] = (
+                examples,
+                epoch_batches([len(e.input_ids) for e in examples], cfg.batch_size, seed, epoch),
+            )
+        examples, batches = cache[epoch]
+        return [
+            [examples[i] for i in idx]
+            for idx in batches[k * cfg.grad_accum : (k + 1) * cfg.grad_accum]
+        ]
 
     return total, step_batches
 
@@ -110,7 +129,7 @@ def stage_done(out_dir: str | Path) -> bool:
 
 def train_stage(
     init_dir: str | Path,
-    examples: Sequence[Example],
+    examples: Sequence[Example] | EpochExamples,
     cfg: StageConfig,
     out_dir: str | Path,
     *,
@@ -121,11 +140,13 @@ def train_stage(
     dtype: torch.dtype = torch.float32,
     progress: bool = True,
     stop_after: int | None = None,
+    sam: SAMConfig | None = None,
 ) -> Path:
     """Train from `init_dir`; write `out_dir/model` and `out_dir/done.json`; return the model dir.
 
     Resumes from `out_dir`'s latest checkpoint if there is one; does nothing if the stage
-    is already done. The tokenizer, if given, is saved beside the final weights so the
+    is already done. With `sam` (rho > 0) every step is a SAM step (see optim/sam.py for
+    how it stays exact under accumulation and DDP). The tokenizer, if given, is saved beside the final weights so the
     output directory loads on its own with plain transformers. `stop_after` ends the run after that many steps without finishing
     the stage (to test resume).
     """
@@ -139,7 +160,8 @@ def train_stage(
     ckpt = _latest_checkpoint(out_dir)
     model = load_model(ckpt or init_dir, dtype=dtype)
     optimizer = make_optimizer(model, cfg)
-    total, step_batches = plan_steps(len(examples), [len(e.input_ids) for e in examples], cfg, seed)
+    data = examples if callable(examples) else (lambda epoch: examples)
+    total, step_batches = plan_steps(data, cfg, seed)
     warmup = int(cfg.warmup_ratio * total)
     scheduler = get_cosine_with_min_lr_schedule_with_warmup(
         optimizer, warmup, max(total, 1), min_lr_rate=cfg.min_lr_ratio
@@ -159,10 +181,22 @@ def train_stage(
     pad_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
     model, optimizer = acc.prepare(model, optimizer)
     model.train()
+    world, rank = acc.num_processes, acc.process_index
+    sharp = None
+    if sam is not None and sam.rho > 0:
+        check_precision(acc.mixed_precision)
+        sharp = SAM(optimizer, rho=sam.rho, adaptive=sam.adaptive, every=sam.every, sync=sam.sync)
+        sharp.step_count = start
+
+    def global_sum(x: int | float) -> float:
+        return float(acc.reduce(torch.tensor(x, device=acc.device), reduction="sum").item())
+
+    def clip() -> None:
+        if cfg.max_grad_norm > 0:
+            acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
 
     log_path = out_dir / "metrics.jsonl"
     _truncate_log(log_path, start)
-    world, rank = acc.num_processes, acc.process_index
     t0 = time.perf_counter() - elapsed0
     bar = tqdm(
         total=total,
@@ -175,31 +209,36 @@ def train_stage(
     loss_value = float("nan")
     with open(log_path, "a", encoding="utf-8") as log:
         for step in range(start, total):
-            micro = [
-                collate([examples[i] for i in idx[rank::world]], pad_id)
-                for idx in step_batches(step)
-            ]
-            n_items = sum(int((mb["labels"][:, 1:] != IGNORE).sum()) for mb in micro)
-            n_items = int(
-                acc.reduce(torch.tensor(n_items, device=acc.device), reduction="sum").item()
+            micro = [collate(batch[rank::world], pad_id) for batch in step_batches(step)]
+            # Normalize by the label tokens of the whole optimizer batch (all micro-batches,
+            # all processes); DDP averages over processes, hence the / world.
+            scale = (
+                global_sum(sum(int((mb["labels"][:, 1:] != IGNORE).sum()) for mb in micro)) / world
             )
-            loss_value = _accumulate(model, micro, acc, n_items * 1.0 / world)
-            if cfg.max_grad_norm > 0:
-                acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-            optimizer.step()
+
+            def loss_fn(mb: dict[str, torch.Tensor], scale: float = scale) -> torch.Tensor:
+                mb = {k: v.to(acc.device) for k, v in mb.items()}
+                with acc.autocast():
+                    return model(**mb, num_items_in_batch=scale, use_cache=False).loss
+
+            if sharp is not None:
+                local = sam_step(
+                    sharp,
+                    micro,
+                    loss_fn,
+                    backward=acc.backward,
+                    no_sync=lambda: acc.no_sync(model),
+                    clip=clip,
+                    average=False,
+                )
+            else:
+                local = _accumulate(micro, loss_fn, acc, model)
+                clip()
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
             scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            tokens += int(
-                acc.reduce(
-                    torch.tensor(
-                        sum(int(mb["attention_mask"].sum()) for mb in micro), device=acc.device
-                    ),
-                    reduction="sum",
-                ).item()
-            )
-            loss_value = float(
-                acc.reduce(torch.tensor(loss_value, device=acc.device), reduction="sum").item()
-            )
+            loss_value = global_sum(local / world)
+            tokens += int(global_sum(sum(int(mb["attention_mask"].sum()) for mb in micro)))
             bar.update(1)
             bar.set_postfix(loss=f"{loss_value:.3f}")
             done_steps = step + 1
@@ -221,7 +260,7 @@ def train_stage(
                 _checkpoint(
                     acc,
                     model,
-                    optimizer,
+                    sharp or optimizer,
                     scheduler,
                     out_dir,
                     done_steps,
@@ -240,7 +279,8 @@ def train_stage(
             "stage": name,
             "steps": total,
             "tokens": tokens,
-            "examples": len(examples),
+            "examples": len(data(0)),
+            "sam": sharp is not None,
             "seconds": round(time.perf_counter() - t0, 2),
             "final_loss": loss_value,
         }
@@ -253,21 +293,22 @@ def train_stage(
 
 
 def _accumulate(
-    model: torch.nn.Module, micro: list[dict[str, torch.Tensor]], acc: Accelerator, n_items: float
+    micro: list[dict[str, torch.Tensor]],
+    loss_fn: Callable[[dict[str, torch.Tensor]], torch.Tensor],
+    acc: Accelerator,
+    model: Any,
 ) -> float:
     """Forward/backward every micro-batch; gradients sync (DDP) only on the last one.
 
-    Returns this process's share of the batch's mean token loss (sum over processes = mean).
+    Returns the sum of this process's (already normalized) micro-batch losses.
     """
     total = 0.0
     for i, mb in enumerate(micro):
-        mb = {k: v.to(acc.device) for k, v in mb.items()}
-        sync = acc.no_sync(model) if i < len(micro) - 1 and acc.num_processes > 1 else nullcontext()
-        with sync, acc.autocast():
-            loss = model(**mb, num_items_in_batch=n_items, use_cache=False).loss
-        acc.backward(loss)
+        with acc.no_sync(model) if i < len(micro) - 1 else nullcontext():
+            loss = loss_fn(mb)
+            acc.backward(loss)
         total += loss.item()
-    return total / acc.num_processes
+    return total
 
 
 def _checkpoint(
