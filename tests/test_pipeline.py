@@ -169,3 +169,30 @@ def test_augment_command_writes_copies_and_previews(tmp_path, capsys):
     from knowlearn.data.records import read_documents
 
     assert len(read_documents(tmp_path / "documents.jsonl")) == 12
+
+
+def test_paraphrases_join_cpt_and_lossy_ones_are_counted(tmp_path, docs, qa, capsys):
+    from knowlearn.data.records import write_records
+
+    write_records(tmp_path / "d.jsonl", docs)
+    write_records(tmp_path / "q.jsonl", qa)
+    rows = [
+        {"id": f"{d.id}-para", "source": d.id, "text": " ".join(reversed(d.text.split(". ")))}
+        for d in docs
+    ]
+    rows.append({"id": "lossy", "source": docs[0].id, "text": "Ada Reyes was born."})
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = load_config(
+        None,
+        [
+            f"out={tmp_path / 'run'}",
+            f"data.documents={tmp_path / 'd.jsonl'}",
+            f"data.qa={tmp_path / 'q.jsonl'}",
+            f"augment.paraphrases={tmp_path / 'p.jsonl'}",
+            *SMALL[1:],
+        ],
+    )
+    results = run(cfg, progress=False)
+    assert results["paraphrases"]["kept"] == len(docs) and results["paraphrases"]["dropped"] == 1
+    assert results["stages"]["cpt"]["examples"] == 2 * len(docs)
+    assert "p.jsonl:7" in capsys.readouterr().err

@@ -92,6 +92,9 @@ class FormatConfig:
 
 @dataclass
 class AugmentConfig:
+    paraphrases: str | None = (
+        None  # JSONL of paraphrased documents ({id, source, text}), added to CPT
+    )
     cpt: FormatConfig = field(default_factory=FormatConfig)  # documents
     it: FormatConfig = field(default_factory=FormatConfig)  # questions (answers never change)
 
@@ -114,6 +117,28 @@ class OptimConfig:
     sam: SAMConfig = field(default_factory=SAMConfig)
 
 
+def _base_train_default() -> StageConfig:
+    return StageConfig(epochs=20.0, lr=2e-3, batch_size=32)
+
+
+@dataclass
+class BaseConfig:
+    """An optional base-model stage: the tiny model first learns, on a *different*
+    population, to read biographies and answer questions, standing in for a pre-trained
+    LLM. Cached and shared by every arm that asks for the same base."""
+
+    people: int = (
+        0  # people in the base population (0 = no base stage: CPT starts from random init)
+    )
+    renderings: int = 5  # diverse renderings per person, as bioS multiM
+    permute: bool = True
+    qa: bool = True  # also train on the base people's QA (answer-only loss), mixed in
+    format: FormatConfig = field(
+        default_factory=FormatConfig
+    )  # formatting variety the base model sees
+    train: StageConfig = field(default_factory=_base_train_default)
+
+
 @dataclass
 class EvalConfig:
     batch_size: int = 128
@@ -134,6 +159,8 @@ class RunConfig:
     it: StageConfig = field(default_factory=_it_default)
     optim: OptimConfig = field(default_factory=OptimConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    base: BaseConfig = field(default_factory=BaseConfig)
+    cache: str | None = None  # share stage outputs by content hash here (experiments set it)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def validate(self) -> None:
@@ -160,6 +187,18 @@ class RunConfig:
             ),
             ("threads", self.threads >= 0, "must be >= 0"),
             ("optim.sam.rho", self.optim.sam.rho >= 0, "must be >= 0"),
+            ("base.people", self.base.people >= 0, "must be >= 0"),
+            (
+                "base.people",
+                self.base.people == 0 or self.model.path is None,
+                "a base stage pre-trains the tiny model; it cannot be combined with model.path",
+            ),
+            (
+                "base.people",
+                self.base.people == 0 or self.data.documents is None,
+                "a base stage needs synthetic biographies (data.documents is set)",
+            ),
+            ("base.renderings", self.base.renderings >= 1, "must be >= 1"),
             ("optim.sam.every", self.optim.sam.every >= 1, "must be >= 1"),
             (
                 "optim.sam.sync",
@@ -174,7 +213,7 @@ class RunConfig:
             ("eval.batch_size", self.eval.batch_size >= 1, "must be >= 1"),
             ("eval.max_new_tokens", self.eval.max_new_tokens >= 1, "must be >= 1"),
         ]
-        for name, stage in (("cpt", self.cpt), ("it", self.it)):
+        for name, stage in (("cpt", self.cpt), ("it", self.it), ("base.train", self.base.train)):
             checks += [
                 (f"{name}.epochs", stage.epochs >= 0, "must be >= 0"),
                 (f"{name}.lr", stage.lr > 0, "must be > 0"),
@@ -194,18 +233,22 @@ class RunConfig:
             ]
         from knowlearn.augment import TRANSFORMS
 
-        for name, fmt in (("cpt", self.augment.cpt), ("it", self.augment.it)):
+        for name, fmt in (
+            ("augment.cpt", self.augment.cpt),
+            ("augment.it", self.augment.it),
+            ("base.format", self.base.format),
+        ):
             unknown = [t for t in fmt.transforms if t not in TRANSFORMS]
             checks += [
-                (f"augment.{name}.copies", fmt.copies >= 0, "must be >= 0"),
+                (f"{name}.copies", fmt.copies >= 0, "must be >= 0"),
                 (
-                    f"augment.{name}.include_original",
+                    f"{name}.include_original",
                     fmt.include_original or fmt.copies >= 1,
                     "without the original, copies must be >= 1",
                 ),
-                (f"augment.{name}.max_chain", fmt.max_chain >= 1, "must be >= 1"),
+                (f"{name}.max_chain", fmt.max_chain >= 1, "must be >= 1"),
                 (
-                    f"augment.{name}.transforms",
+                    f"{name}.transforms",
                     not unknown,
                     f"unknown transform {unknown[0] if unknown else ''!r} (known: {', '.join(TRANSFORMS)})",
                 ),

@@ -14,7 +14,9 @@ there, so re-running a killed run only does what is missing.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,12 +28,15 @@ from accelerate import Accelerator
 from transformers import PreTrainedTokenizerBase
 
 from knowlearn.augment.apply import format_documents, format_questions
+from knowlearn.augment.paraphrase import read_paraphrases
 from knowlearn.config import RunConfig, SAMConfig, save_config, to_dict
 from knowlearn.data import bios
 from knowlearn.data.records import Document, QAPair, read_documents, read_qa
 from knowlearn.errors import KnowlearnError
 from knowlearn.eval.facts import fact_accuracy, fact_token_correct
+from knowlearn.eval.probe import probe_documents, run_probe
 from knowlearn.eval.qa import predict, score
+from knowlearn.experiment.cache import digest, file_digest, link, locked
 from knowlearn.io import write_json, write_jsonl
 from knowlearn.models.load import load_model, load_tokenizer
 from knowlearn.models.tiny import build_tiny_model, train_tokenizer
@@ -108,25 +113,121 @@ def tokenizer_corpus(docs: Sequence[Document], qa: Sequence[QAPair]) -> list[str
 
 def prepare_model(
     cfg: RunConfig, out: Path, docs: Sequence[Document], qa: Sequence[QAPair]
-) -> tuple[Path, PreTrainedTokenizerBase]:
-    """The directory CPT starts from, and the tokenizer: a local HF model, or the tiny default."""
+) -> tuple[Path, PreTrainedTokenizerBase, str]:
+    """The directory CPT starts from (before any base stage), the tokenizer, and a key
+    that identifies both: a local HF model, or the tiny default built on the spot."""
     m = cfg.model
     if m.path is not None:
         tok = load_tokenizer(m.tokenizer or m.path, trust_remote_code=m.trust_remote_code)
         load_model(m.path, trust_remote_code=m.trust_remote_code)  # fail before any training
-        return Path(m.path), tok
-    init = out / "init"
-    if (init / "config.json").is_file():
-        return init, load_tokenizer(init)
+        return (
+            Path(m.path),
+            tok,
+            digest({"path": str(Path(m.path).resolve()), "tokenizer": m.tokenizer}),
+        )
     if m.tokenizer is not None:
-        tok = load_tokenizer(m.tokenizer)
+        tok_dir = Path(m.tokenizer)
+        tok = load_tokenizer(tok_dir)
     else:
-        tok = train_tokenizer(tokenizer_corpus(docs, qa), vocab_size=m.vocab_size)
-        tok.save_pretrained(out / "tokenizer")
-    model = build_tiny_model(m, tok, seed=cfg.seed)
-    tok.save_pretrained(init)
-    model.save_pretrained(init)  # config.json last-but-one: its presence marks a complete init
-    return init, tok
+        tok_dir = out / "tokenizer"
+        if (tok_dir / "tokenizer.json").is_file():
+            tok = load_tokenizer(tok_dir)
+        else:
+            base_docs, base_qa = base_corpus(cfg)
+            tok = train_tokenizer(
+                tokenizer_corpus([*docs, *base_docs], [*qa, *base_qa]), vocab_size=m.vocab_size
+            )
+            tok.save_pretrained(tok_dir)
+    model_cfg = {k: v for k, v in dataclasses.asdict(m).items() if k != "tokenizer"}
+    key = digest(
+        {"tokenizer": file_digest(tok_dir / "tokenizer.json"), "model": model_cfg, "seed": cfg.seed}
+    )
+
+    def build(init: Path) -> Path:
+        if not (init / "config.json").is_file():
+            model = build_tiny_model(m, tok, seed=cfg.seed)
+            tok.save_pretrained(init)
+            model.save_pretrained(
+                init
+            )  # config.json is written with the weights: it marks a complete init
+        return init
+
+    return _stage(cfg, out, "init", key, build), tok, key
+
+
+def prepare_start(
+    cfg: RunConfig,
+    out: Path,
+    docs: Sequence[Document],
+    qa: Sequence[QAPair],
+    acc: Accelerator,
+    progress: bool = True,
+) -> tuple[Path, PreTrainedTokenizerBase, str]:
+    """The model CPT starts from: the init, after the base stage if one is configured."""
+    init_dir, tok, key = prepare_model(cfg, out, docs, qa)
+    if not cfg.base.people:
+        return init_dir, tok, key
+    b_docs, b_qa = base_corpus(cfg)
+    b_data, _ = _epoch_examples(
+        lambda e: _concat(
+            document_examples(
+                tok,
+                format_documents(b_docs, cfg.base.format, cfg.seed, e),
+                cfg.base.train.max_length,
+            ),
+            qa_examples(tok, b_qa, cfg.base.train.max_length),
+        ),
+        cfg.base.format.online,
+    )
+    key = digest(
+        {"init": key, "base": cfg.base, "data": [cfg.data.people, cfg.data.seed, cfg.data.fullname]}
+    )
+    base_dir = _stage(
+        cfg,
+        out,
+        "base",
+        key,
+        lambda d: train_stage(
+            init_dir,
+            b_data,
+            cfg.base.train,
+            d,
+            seed=cfg.seed,
+            name="base",
+            accelerator=acc,
+            tokenizer=tok,
+            progress=progress,
+        ),
+    )
+    return base_dir, tok, key
+
+
+def base_corpus(cfg: RunConfig) -> tuple[list[Document], list[QAPair]]:
+    """Documents and QA of the base population: other people than the run's (empty if off)."""
+    b = cfg.base
+    if b.people == 0:
+        return [], []
+    people = bios.sample_people(cfg.data.people + b.people, cfg.data.seed)[cfg.data.people :]
+    docs = bios.render_documents(
+        people,
+        cfg.data.seed,
+        renderings=b.renderings,
+        permute=b.permute,
+        fullname=cfg.data.fullname,
+    )
+    qa = bios.make_qa(people, cfg.data.seed) if b.qa else []
+    return docs, qa
+
+
+def _stage(cfg: RunConfig, out: Path, name: str, key: str, make: Callable[[Path], Path]) -> Path:
+    """Run `make(stage_dir)` in the run dir, or in the shared cache (locked, linked from the run)."""
+    if cfg.cache is None:
+        return make(out / name)
+    cache = Path(cfg.cache)
+    with locked(cache / f"{name}-{key}.lock"):
+        result = make(cache / f"{name}-{key}")
+    link(out, name, cache / f"{name}-{key}")
+    return result
 
 
 def evaluate(
@@ -136,7 +237,9 @@ def evaluate(
     qa: Sequence[QAPair],
     cfg: RunConfig,
     progress: bool = True,
+    probe_docs: dict[str, list[Document]] | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """QA metrics, memorization of the training documents, and (given) the probe."""
     model = load_model(model_dir)
     preds = predict(
         model,
@@ -159,7 +262,8 @@ def evaluate(
         }
         for p in preds
     ]
-    return {"qa": score(preds), "memorization": memo}, rows
+    probe = run_probe(model, tok, probe_docs, cfg.eval.batch_size) if probe_docs else {}
+    return {"qa": score(preds), "memorization": memo, "probe": probe}, rows
 
 
 def _sam_for(cfg: RunConfig, stage: str) -> SAMConfig | None:
@@ -188,39 +292,11 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
         return json.loads(results_path.read_text(encoding="utf-8"))
     timings: dict[str, float] = {}
 
+    def timed(name: str, t: float) -> None:
+        timings[name] = round(time.perf_counter() - t, 2)
+
     t = time.perf_counter()
     docs, qa = prepare_data(cfg, out)
-    timings["data"] = time.perf_counter() - t
-    t = time.perf_counter()
-    init_dir, tok = prepare_model(cfg, out, docs, qa)
-    timings["model"] = time.perf_counter() - t
-
-    acc = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=cfg.mixed_precision)
-    t = time.perf_counter()
-    cpt_data, cpt_trunc = _epoch_examples(
-        lambda e: document_examples(
-            tok, format_documents(docs, cfg.augment.cpt, cfg.seed, e), cfg.cpt.max_length
-        ),
-        cfg.augment.cpt.online,
-    )
-    cpt_dir = train_stage(
-        init_dir,
-        cpt_data,
-        cfg.cpt,
-        out / "cpt",
-        seed=cfg.seed,
-        name="cpt",
-        accelerator=acc,
-        tokenizer=tok,
-        progress=progress,
-        sam=_sam_for(cfg, "cpt"),
-    )
-    timings["cpt"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    memo_cpt = fact_accuracy(
-        fact_token_correct(load_model(cpt_dir), tok, docs, batch_size=cfg.eval.batch_size)
-    )
     train_qa = [q for q in qa if q.split == "train"]
     if not train_qa:
         raise KnowlearnError(
@@ -228,29 +304,101 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
             file=cfg.data.qa or out / "data" / "qa.jsonl",
             field="split",
         )
+    cpt_docs, paraphrase_log = list(docs), None
+    if cfg.augment.paraphrases:
+        para = read_paraphrases(cfg.augment.paraphrases, docs)
+        for line in para.dropped:
+            print(f"knowlearn: warning: {line}", file=sys.stderr)
+        cpt_docs += para.documents
+        paraphrase_log = {
+            "kept": len(para.documents),
+            "dropped": len(para.dropped),
+            "dropped_lines": para.dropped,
+        }
+    timed("data", t)
+
+    t = time.perf_counter()
+    acc = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=cfg.mixed_precision)
+    init_dir, tok, key = prepare_start(cfg, out, docs, qa, acc, progress)
+    timed("model", t)
+
+    def stage(name: str, start: Path, cfg_stage: Any, data: Any, key: str, sam: Any) -> Path:
+        return _stage(
+            cfg,
+            out,
+            name,
+            key,
+            lambda d: train_stage(
+                start,
+                data,
+                cfg_stage,
+                d,
+                seed=cfg.seed,
+                name=name,
+                accelerator=acc,
+                tokenizer=tok,
+                progress=progress,
+                sam=sam,
+            ),
+        )
+
+    t = time.perf_counter()
+    cpt_data, cpt_trunc = _epoch_examples(
+        lambda e: document_examples(
+            tok, format_documents(cpt_docs, cfg.augment.cpt, cfg.seed, e), cfg.cpt.max_length
+        ),
+        cfg.augment.cpt.online,
+    )
+    cpt_sam = _sam_for(cfg, "cpt")
+    key = digest(
+        {
+            "init": key,
+            "data": cfg.data,
+            "files": [file_digest(cfg.data.documents), file_digest(cfg.augment.paraphrases)],
+            "format": cfg.augment.cpt,
+            "stage": cfg.cpt,
+            "sam": cpt_sam,
+            "seed": cfg.seed,
+            "precision": cfg.mixed_precision,
+        }
+    )
+    cpt_dir = stage("cpt", init_dir, cfg.cpt, cpt_data, key, cpt_sam)
+    timed("cpt", t)
+
+    t = time.perf_counter()
+    cpt_model = load_model(cpt_dir)
+    memo_cpt = fact_accuracy(
+        fact_token_correct(cpt_model, tok, docs, batch_size=cfg.eval.batch_size)
+    )
+    probe_docs = probe_documents(cfg, docs, qa)
+    probe_cpt = run_probe(cpt_model, tok, probe_docs, cfg.eval.batch_size)
+    del cpt_model
+    timed("eval_cpt", t)
+
+    t = time.perf_counter()
     it_data, it_trunc = _epoch_examples(
         lambda e: qa_examples(
             tok, format_questions(train_qa, cfg.augment.it, cfg.seed, e), cfg.it.max_length
         ),
         cfg.augment.it.online,
     )
-    it_dir = train_stage(
-        cpt_dir,
-        it_data,
-        cfg.it,
-        out / "it",
-        seed=cfg.seed,
-        name="it",
-        accelerator=acc,
-        tokenizer=tok,
-        progress=progress,
-        sam=_sam_for(cfg, "it"),
+    it_sam = _sam_for(cfg, "it")
+    key = digest(
+        {
+            "cpt": key,
+            "qa": file_digest(cfg.data.qa),
+            "format": cfg.augment.it,
+            "stage": cfg.it,
+            "sam": it_sam,
+            "seed": cfg.seed,
+        }
     )
-    timings["it"] = time.perf_counter() - t
+    it_dir = stage("it", cpt_dir, cfg.it, it_data, key, it_sam)
+    timed("it", t)
 
     t = time.perf_counter()
-    metrics, rows = evaluate(it_dir, tok, docs, qa, cfg, progress)
-    timings["eval"] = time.perf_counter() - t
+    metrics, rows = evaluate(it_dir, tok, docs, qa, cfg, progress, probe_docs)
+    timed("eval", t)
     stages = {
         s: json.loads((out / s / "done.json").read_text(encoding="utf-8")) for s in ("cpt", "it")
     }
@@ -258,19 +406,24 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
     results = {
         **metrics,
         "memorization_after_cpt": memo_cpt,
+        "probe": {"after_cpt": probe_cpt, "after_it": metrics.pop("probe")},
         "stages": stages,
+        "paraphrases": paraphrase_log,
         "counts": {
             "documents": len(docs),
             "qa": len(qa),
             "qa_train": len(train_qa),
             "entities": len({d.entity for d in docs}),
         },
-        "seconds": {k: round(v, 2) for k, v in timings.items()}
-        | {"total": round(time.perf_counter() - t_start, 2)},
+        "seconds": timings | {"total": round(time.perf_counter() - t_start, 2)},
     }
     write_jsonl(out / "predictions.jsonl", rows)
     write_json(results_path, results)
     return results
+
+
+def _concat(*parts: tuple[list[Example], int]) -> tuple[list[Example], int]:
+    return [e for examples, _ in parts for e in examples], sum(n for _, n in parts)
 
 
 def summary_row(results: dict[str, Any]) -> dict[str, float]:

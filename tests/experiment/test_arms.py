@@ -57,3 +57,47 @@ def test_full_demo_shows_that_paraphrased_documents_make_facts_extractable(tmp_p
     )
     assert rows["paraphrase"]["test_em"] > rows["baseline"]["test_em"] + 15
     assert load_experiment(shipped_config("demo.yaml")).arms.keys() == rows.keys()
+
+
+SHARED = """
+base:
+  data: {people: 8}
+  model: {hidden_size: 32, intermediate_size: 64, num_layers: 2, num_heads: 2}
+  cpt: {epochs: 3, batch_size: 8}
+  it: {epochs: 2}
+  base: {people: 6, renderings: 2, train: {epochs: 2, batch_size: 8}}
+arms:
+  baseline: {}
+  sam_it: {optim: {sam: {rho: 0.05, stages: [it]}}}
+seeds: [0]
+parallel: 2
+groups:
+  rho: {param: optim.sam.rho, arms: [baseline, sam_it]}
+descriptions:
+  sam_it: SAM in instruction tuning only
+"""
+
+
+def test_base_model_is_built_once_and_arms_share_identical_stages(tmp_path):
+    (tmp_path / "exp.yaml").write_text(SHARED)
+    exp = load_experiment(tmp_path / "exp.yaml", [f"out={tmp_path / 'run'}"])
+    rows = run_experiment(exp, progress=False)
+    cache = tmp_path / "run" / "cache"
+    names = sorted(p.name.split("-")[0] for p in cache.iterdir() if p.is_dir())
+    # one init, one base, one CPT (identical in both arms), two IT stages
+    assert names == ["base", "cpt", "init", "it", "it"], names
+    for arm in ("baseline", "sam_it"):
+        run_dir = tmp_path / "run" / "arms" / arm / "seed0"
+        assert (run_dir / "cpt").is_symlink() and (run_dir / "base").is_symlink()
+        assert (run_dir / "cpt").resolve() == (
+            tmp_path / "run" / "arms" / "baseline" / "seed0" / "cpt"
+        ).resolve()
+    results = {r["arm"]: r for r in rows}
+    assert (
+        results["baseline"]["memorization_after_cpt"] == results["sam_it"]["memorization_after_cpt"]
+    )
+    meta = json.loads((tmp_path / "run" / "experiment.json").read_text())
+    assert (
+        meta["groups"]["rho"]["arms"] == ["baseline", "sam_it"] and meta["descriptions"]["sam_it"]
+    )
+    assert meta["seeds"] == [0] and "machine" in meta

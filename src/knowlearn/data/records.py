@@ -69,7 +69,7 @@ class QAPair:
         return asdict(self)
 
 
-def _get(
+def get_field(
     obj: dict[str, Any],
     name: str,
     kind: type | tuple[type, ...],
@@ -92,7 +92,7 @@ def _get(
     return value
 
 
-def _no_extra(
+def reject_unknown(
     obj: dict[str, Any], allowed: Sequence[str], file: str, line: int, prefix: str = ""
 ) -> None:
     for key in obj:
@@ -106,10 +106,10 @@ def _no_extra(
 
 
 def parse_document(obj: dict[str, Any], file: str = "<memory>", line: int = 0) -> Document:
-    _no_extra(obj, ("id", "entity", "text", "facts"), file, line)
-    doc_id = _get(obj, "id", str, file, line)
-    entity = _get(obj, "entity", str, file, line)
-    text = _get(obj, "text", str, file, line)
+    reject_unknown(obj, ("id", "entity", "text", "facts"), file, line)
+    doc_id = get_field(obj, "id", str, file, line)
+    entity = get_field(obj, "entity", str, file, line)
+    text = get_field(obj, "text", str, file, line)
     if not text.strip():
         raise KnowlearnError("empty text", file=file, line=line, field="text")
     raw_facts = obj.get("facts", [])
@@ -127,12 +127,12 @@ def parse_document(obj: dict[str, Any], file: str = "<memory>", line: int = 0) -
                 line=line,
                 field=f"facts[{k}]",
             )
-        _no_extra(rf, ("attribute", "value", "start", "end"), file, line, p)
+        reject_unknown(rf, ("attribute", "value", "start", "end"), file, line, p)
         fact = Fact(
-            attribute=_get(rf, "attribute", str, file, line, p),
-            value=_get(rf, "value", str, file, line, p),
-            start=_get(rf, "start", int, file, line, p),
-            end=_get(rf, "end", int, file, line, p),
+            attribute=get_field(rf, "attribute", str, file, line, p),
+            value=get_field(rf, "value", str, file, line, p),
+            start=get_field(rf, "start", int, file, line, p),
+            end=get_field(rf, "end", int, file, line, p),
         )
         if not (0 <= fact.start < fact.end <= len(text)):
             raise KnowlearnError(
@@ -153,14 +153,14 @@ def parse_document(obj: dict[str, Any], file: str = "<memory>", line: int = 0) -
 
 
 def parse_qa(obj: dict[str, Any], file: str = "<memory>", line: int = 0) -> QAPair:
-    _no_extra(obj, ("id", "entity", "attribute", "question", "answer", "split"), file, line)
+    reject_unknown(obj, ("id", "entity", "attribute", "question", "answer", "split"), file, line)
     qa = QAPair(
-        id=_get(obj, "id", str, file, line),
-        entity=_get(obj, "entity", str, file, line),
-        attribute=_get(obj, "attribute", str, file, line),
-        question=_get(obj, "question", str, file, line),
-        answer=_get(obj, "answer", str, file, line),
-        split=_get(obj, "split", str, file, line),
+        id=get_field(obj, "id", str, file, line),
+        entity=get_field(obj, "entity", str, file, line),
+        attribute=get_field(obj, "attribute", str, file, line),
+        question=get_field(obj, "question", str, file, line),
+        answer=get_field(obj, "answer", str, file, line),
+        split=get_field(obj, "split", str, file, line),
     )
     for name in ("question", "answer"):
         if not getattr(qa, name).strip():

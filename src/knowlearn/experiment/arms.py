@@ -9,8 +9,10 @@ two 1-thread processes beat one 2-thread process on 2 cores.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
+import platform
 import subprocess
 import sys
 import time
@@ -21,7 +23,13 @@ from typing import Any
 from knowlearn.config import RunConfig, from_dict, load_yaml, merge, parse_override, save_config
 from knowlearn.errors import KnowlearnError
 from knowlearn.io import write_json, write_text
-from knowlearn.pipeline import prepare_data, summary_row, tokenizer_corpus
+from knowlearn.pipeline import (
+    base_corpus,
+    prepare_data,
+    prepare_start,
+    summary_row,
+    tokenizer_corpus,
+)
 
 
 @dataclass
@@ -31,6 +39,11 @@ class ExperimentConfig:
     arms: dict[str, dict[str, Any]] = field(default_factory=lambda: {"baseline": {}})
     seeds: list[int] = field(default_factory=lambda: [0])
     parallel: int = 0  # processes at once (0 = one per CPU core)
+    descriptions: dict[str, str] = field(default_factory=dict)  # arm -> one line for the report
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)  # sweeps: name -> {param, arms}
+
+
+EXPERIMENT_KEYS = tuple(f.name for f in dataclasses.fields(ExperimentConfig))
 
 
 def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
@@ -47,16 +60,16 @@ def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 def load_experiment(path: str | Path, overrides: list[str] = ()) -> ExperimentConfig:
     """Experiment YAML; `key=value` overrides apply to `base` unless they start with an experiment key."""
     data = load_yaml(path)
-    unknown = set(data) - {"out", "base", "arms", "seeds", "parallel"}
+    unknown = set(data) - set(EXPERIMENT_KEYS)
     if unknown:
         raise KnowlearnError(
-            "unknown experiment key (known: out, base, arms, seeds, parallel)",
+            f"unknown experiment key (known: {', '.join(EXPERIMENT_KEYS)})",
             file=path,
             field=sorted(unknown)[0],
         )
     for text in overrides:
         keys, value = parse_override(text)
-        if keys[0] in ("out", "seeds", "parallel", "arms"):
+        if keys[0] in EXPERIMENT_KEYS and keys[0] != "base":
             merge(data, keys, value)
         else:
             merge(data.setdefault("base", {}), keys, value)
@@ -75,6 +88,17 @@ def load_experiment(path: str | Path, overrides: list[str] = ()) -> ExperimentCo
             )
     if not exp.seeds or not all(isinstance(s, int) for s in exp.seeds):
         raise KnowlearnError("seeds must be a non-empty list of integers", file=path, field="seeds")
+    for name, group in exp.groups.items():
+        if (
+            not isinstance(group, dict)
+            or set(group) != {"param", "arms"}
+            or any(a not in exp.arms for a in group.get("arms", []))
+        ):
+            raise KnowlearnError(
+                "a group is {param: dotted.key, arms: [names of arms]}",
+                file=path,
+                field=f"groups.{name}",
+            )
     return exp
 
 
@@ -82,7 +106,11 @@ def arm_cfg(
     exp: ExperimentConfig, arm: str, seed: int, source: str | Path = "<experiment>"
 ) -> RunConfig:
     merged = _deep_merge(exp.base, exp.arms[arm] or {})
-    merged |= {"seed": seed, "out": str(Path(exp.out) / "arms" / arm / f"seed{seed}")}
+    merged |= {
+        "seed": seed,
+        "out": str(Path(exp.out) / "arms" / arm / f"seed{seed}"),
+        "cache": str(Path(exp.out) / "cache"),
+    }
     try:
         cfg = from_dict(RunConfig, merged)
         cfg.validate()
@@ -108,8 +136,54 @@ def shared_tokenizer(exp: ExperimentConfig, cfgs: list[RunConfig]) -> str | None
             seen.add(key)
             docs, qa = prepare_data(c, Path(exp.out) / "data" / f"d{len(seen)}")
             corpus += tokenizer_corpus(docs, qa)
+        for base in {
+            json.dumps(dataclasses.asdict(c.base), sort_keys=True): c for c in cfgs
+        }.values():
+            corpus += tokenizer_corpus(*base_corpus(base))
         train_tokenizer(corpus, vocab_size=cfgs[0].model.vocab_size).save_pretrained(path)
     return str(path)
+
+
+def prebuild_bases(
+    exp: ExperimentConfig, cfgs: list[RunConfig], tok: str | None, progress: bool
+) -> None:
+    """Train each distinct base model once, with every core, before the arms start.
+
+    The arms then find it in the cache (same content key) instead of racing for it.
+    """
+    import torch
+    from accelerate import Accelerator
+
+    seen: set[str] = set()
+    for cfg in cfgs:
+        if not cfg.base.people:
+            continue
+        cfg = copy.deepcopy(cfg)
+        cfg.model.tokenizer = tok or cfg.model.tokenizer
+        key = json.dumps(
+            [
+                dataclasses.asdict(cfg.base),
+                cfg.seed,
+                cfg.model.tokenizer,
+                cfg.data.people,
+                cfg.data.seed,
+            ],
+            sort_keys=True,
+        )
+        if key in seen:
+            continue
+        seen.add(key)
+        scratch = Path(exp.out) / "bases" / f"seed{cfg.seed}-{len(seen)}"
+        scratch.mkdir(parents=True, exist_ok=True)
+        if progress:
+            print(
+                f"base model: {cfg.base.people} people x {cfg.base.renderings} renderings, {cfg.base.train.epochs:g} epochs (seed {cfg.seed})",
+                flush=True,
+            )
+        docs, qa = prepare_data(cfg, scratch)
+        prepare_start(
+            cfg, scratch, docs, qa, Accelerator(cpu=not torch.cuda.is_available()), progress
+        )
 
 
 def _progress(run_dir: Path) -> str:
@@ -132,6 +206,21 @@ def run_experiment(exp: ExperimentConfig, progress: bool = True) -> list[dict[st
     out.mkdir(parents=True, exist_ok=True)
     tok = shared_tokenizer(exp, [c for _, _, c in jobs])
     parallel = exp.parallel or os.cpu_count() or 1
+    write_json(
+        out / "experiment.json",
+        {
+            "command": " ".join(["knowlearn", *sys.argv[1:]])
+            if Path(sys.argv[0]).name in ("knowlearn", "__main__.py")
+            else None,
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}, Python {platform.python_version()}",
+            **{
+                k: v
+                for k, v in dataclasses.asdict(exp).items()
+                if k in ("arms", "seeds", "groups", "descriptions", "base")
+            },
+        },
+    )
+    prebuild_bases(exp, [c for _, _, c in jobs], tok, progress)
     pending, running, t0 = list(jobs), [], time.perf_counter()
     env = os.environ | {
         "OMP_NUM_THREADS": "1",
