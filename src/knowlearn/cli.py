@@ -31,6 +31,11 @@ def shipped_config(name: str) -> Path:
     return Path(str(files("knowlearn") / "configs" / name))
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    """An experiment: arms x seeds from a YAML, in parallel, then the table (and report)."""
+    return cmd_demo(args)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from knowlearn.experiment.arms import format_table, load_experiment, run_experiment
 
@@ -42,9 +47,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"knowlearn demo: {len(exp.arms)} arms x {len(exp.seeds)} seed(s) -> {exp.out}", flush=True
     )
     rows = run_experiment(exp)
+    from knowlearn.report import write_report
+
+    report = write_report(exp.out)
     print()
     print(format_table(rows))
-    print(f"\nrun directory: {exp.out} (summary.md, arms/ARM/seedK/results.json)")
+    print(
+        f"\nreport: {report} (plots in {Path(exp.out) / 'plots'}); runs: {Path(exp.out) / 'arms'}"
+    )
     return 0
 
 
@@ -142,6 +152,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from knowlearn.report import aggregate, collect, main_table, write_report
+
+    if not Path(args.exp_dir, "arms").is_dir():
+        raise KnowlearnError(
+            "not an experiment directory (it has no arms/ folder)", file=args.exp_dir
+        )
+    path = write_report(args.exp_dir)
+    print(main_table(aggregate(collect(args.exp_dir))))
+    print(f"\nreport: {path} (results.json and plots/ beside it)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="knowlearn",
@@ -159,6 +182,18 @@ def build_parser() -> argparse.ArgumentParser:
         "overrides", nargs="*", help="key=value overrides of the base config, e.g. data.people=100"
     )
     d.set_defaults(func=cmd_demo)
+
+    r = sub.add_parser(
+        "run", help="an experiment: arms x seeds of a base config (YAML), in parallel, cached"
+    )
+    r.add_argument("--config", required=True, help="experiment YAML (see src/knowlearn/configs/)")
+    r.add_argument("--out", help="experiment directory (default: from the config)")
+    r.add_argument(
+        "overrides",
+        nargs="*",
+        help="key=value: out/seeds/parallel/arms.*, else applied to every arm's base",
+    )
+    r.set_defaults(func=cmd_run)
 
     g = sub.add_parser("generate", help="write synthetic biographies (documents.jsonl, qa.jsonl)")
     g.add_argument("--out", required=True, help="output folder")
@@ -203,6 +238,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--batch-size", type=int, default=128)
     e.add_argument("--max-new-tokens", type=int, default=24)
     e.set_defaults(func=cmd_eval)
+
+    rp = sub.add_parser(
+        "report", help="report.md, results.json and plots/ of an experiment directory"
+    )
+    rp.add_argument("exp_dir", metavar="EXP_DIR", help="an experiment directory (with arms/)")
+    rp.set_defaults(func=cmd_report)
     return p
 
 

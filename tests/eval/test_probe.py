@@ -6,7 +6,6 @@ from knowlearn.data.records import Document, Fact
 from knowlearn.eval.probe import probe_documents, run_probe
 from knowlearn.models.load import load_model
 
-
 UNSEEN = {"birth_date": "December 24, 1911", "birth_city": "Zanzibar", "major": "Astronomy"}
 
 

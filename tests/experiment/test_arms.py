@@ -101,3 +101,49 @@ def test_base_model_is_built_once_and_arms_share_identical_stages(tmp_path):
         meta["groups"]["rho"]["arms"] == ["baseline", "sam_it"] and meta["descriptions"]["sam_it"]
     )
     assert meta["seeds"] == [0] and "machine" in meta
+
+
+def test_killed_experiment_resumes_to_the_same_results(tmp_path):
+    """SIGKILL the whole experiment (parent and arm processes) mid-CPT, run it again: the
+    rerun redoes only what is missing and ends with the uninterrupted run's metrics."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    config = TINY_BASE.replace(
+        "cpt: {epochs: 4, batch_size: 8}", "cpt: {epochs: 30, batch_size: 4, checkpoint_every: 3}"
+    )
+    (tmp_path / "exp.yaml").write_text(config)
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "knowlearn",
+            "run",
+            "--config",
+            str(tmp_path / "exp.yaml"),
+            f"out={killed}",
+        ],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(killed.glob("cache/cpt-*/latest")):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert list(killed.glob("cache/cpt-*/latest")), "the run was killed after a checkpoint"
+    assert not list(killed.glob("arms/*/seed0/results.json")), "and before any arm finished"
+
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    resumed = run_experiment(
+        load_experiment(tmp_path / "exp.yaml", [f"out={killed}"]), progress=False
+    )
+    clean = run_experiment(
+        load_experiment(tmp_path / "exp.yaml", [f"out={tmp_path / 'clean'}"]), progress=False
+    )
+    assert strip(resumed) == strip(clean)
