@@ -137,6 +137,7 @@ class BaseConfig:
         default_factory=FormatConfig
     )  # formatting variety the base model sees
     train: StageConfig = field(default_factory=_base_train_default)
+    seed: int | None = None  # the base model's own seed (None = the run's seed)
 
 
 @dataclass

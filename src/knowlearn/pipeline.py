@@ -112,7 +112,11 @@ def tokenizer_corpus(docs: Sequence[Document], qa: Sequence[QAPair]) -> list[str
 
 
 def prepare_model(
-    cfg: RunConfig, out: Path, docs: Sequence[Document], qa: Sequence[QAPair]
+    cfg: RunConfig,
+    out: Path,
+    docs: Sequence[Document],
+    qa: Sequence[QAPair],
+    seed: int | None = None,
 ) -> tuple[Path, PreTrainedTokenizerBase, str]:
     """The directory CPT starts from (before any base stage), the tokenizer, and a key
     that identifies both: a local HF model, or the tiny default built on the spot."""
@@ -140,12 +144,12 @@ def prepare_model(
             tok.save_pretrained(tok_dir)
     model_cfg = {k: v for k, v in dataclasses.asdict(m).items() if k != "tokenizer"}
     key = digest(
-        {"tokenizer": file_digest(tok_dir / "tokenizer.json"), "model": model_cfg, "seed": cfg.seed}
+        {"tokenizer": file_digest(tok_dir / "tokenizer.json"), "model": model_cfg, "seed": seed}
     )
 
     def build(init: Path) -> Path:
         if not (init / "config.json").is_file():
-            model = build_tiny_model(m, tok, seed=cfg.seed)
+            model = build_tiny_model(m, tok, seed=seed)
             tok.save_pretrained(init)
             model.save_pretrained(
                 init
@@ -163,8 +167,13 @@ def prepare_start(
     acc: Accelerator,
     progress: bool = True,
 ) -> tuple[Path, PreTrainedTokenizerBase, str]:
-    """The model CPT starts from: the init, after the base stage if one is configured."""
-    init_dir, tok, key = prepare_model(cfg, out, docs, qa)
+    """The model CPT starts from: the init, after the base stage if one is configured.
+
+    The base stage has its own seed (`base.seed`, default: the run's), so arms with
+    different training seeds can share one base model, as runs share one pre-trained LLM.
+    """
+    seed = cfg.seed if not cfg.base.people or cfg.base.seed is None else cfg.base.seed
+    init_dir, tok, key = prepare_model(cfg, out, docs, qa, seed=seed)
     if not cfg.base.people:
         return init_dir, tok, key
     b_docs, b_qa = base_corpus(cfg)
@@ -172,7 +181,7 @@ def prepare_start(
         lambda e: _concat(
             document_examples(
                 tok,
-                format_documents(b_docs, cfg.base.format, cfg.seed, e),
+                format_documents(b_docs, cfg.base.format, seed, e),
                 cfg.base.train.max_length,
             ),
             qa_examples(tok, b_qa, cfg.base.train.max_length),
@@ -192,7 +201,7 @@ def prepare_start(
             b_data,
             cfg.base.train,
             d,
-            seed=cfg.seed,
+            seed=seed,
             name="base",
             accelerator=acc,
             tokenizer=tok,

