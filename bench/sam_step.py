@@ -63,7 +63,7 @@ def main() -> None:
 
     def perturb_and_measure() -> None:
         orig_perturb()
-        extra.append(sum(t.numel() * t.element_size() for t in sam._backup))
+        extra.append(sum(t.numel() * t.element_size() for _, t in sam._backup))
 
     sam.perturb = perturb_and_measure
 

@@ -79,9 +79,22 @@ def test_shipped_demo_experiment_resolves_every_arm():
         for seed in exp.seeds:
             cfg = arm_cfg(exp, arm, seed)
             assert cfg.out.endswith(f"{arm}/seed{seed}")
-    # Equal exposures: renderings x epochs is the same in every arm.
-    exposures = {
-        arm: arm_cfg(exp, arm, 0).data.renderings * arm_cfg(exp, arm, 0).cpt.epochs
-        for arm in exp.arms
-    }
-    assert len(set(exposures.values())) == 1, exposures
+
+    # Equal exposures: renderings x (copies + original) x epochs is the same in every arm.
+    def exposures(cfg):
+        fmt = cfg.augment.cpt
+        return cfg.data.renderings * (fmt.copies + fmt.include_original) * cfg.cpt.epochs
+
+    per_arm = {arm: exposures(arm_cfg(exp, arm, 0)) for arm in exp.arms}
+    assert set(per_arm.values()) == {60.0}, per_arm
+
+
+@pytest.mark.parametrize(
+    "name", sorted(p.name for p in shipped_config("demo.yaml").parent.glob("*.yaml"))
+)
+def test_every_shipped_experiment_config_resolves(name):
+    exp = load_experiment(shipped_config(name))
+    for arm in exp.arms:
+        arm_cfg(exp, arm, exp.seeds[0])
+    for group in exp.groups.values():
+        assert set(group["arms"]) <= set(exp.arms)

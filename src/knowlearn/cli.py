@@ -44,7 +44,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         [f"out={args.out}"] + args.overrides if args.out else args.overrides,
     )
     print(
-        f"knowlearn demo: {len(exp.arms)} arms x {len(exp.seeds)} seed(s) -> {exp.out}", flush=True
+        f"knowlearn {args.command}: {len(exp.arms)} arms x {len(exp.seeds)} seed(s) -> {exp.out}",
+        flush=True,
     )
     rows = run_experiment(exp)
     from knowlearn.report import write_report

@@ -233,10 +233,9 @@ def _stage(cfg: RunConfig, out: Path, name: str, key: str, make: Callable[[Path]
     if cfg.cache is None:
         return make(out / name)
     cache = Path(cfg.cache)
+    link(out, name, cache / f"{name}-{key}")  # first, so progress can be followed through it
     with locked(cache / f"{name}-{key}.lock"):
-        result = make(cache / f"{name}-{key}")
-    link(out, name, cache / f"{name}-{key}")
-    return result
+        return make(cache / f"{name}-{key}")
 
 
 def evaluate(
