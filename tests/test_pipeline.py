@@ -196,3 +196,37 @@ def test_paraphrases_join_cpt_and_lossy_ones_are_counted(tmp_path, docs, qa, cap
     assert results["paraphrases"]["kept"] == len(docs) and results["paraphrases"]["dropped"] == 1
     assert results["stages"]["cpt"]["examples"] == 2 * len(docs)
     assert "p.jsonl:7" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "stages", "cpt_examples"),
+    [("standard", ["cpt", "it"], 12), ("pit", ["it", "cpt"], 6), ("mix", ["cpt"], 12 + 36)],
+)
+def test_pipelines_train_their_stages_in_order(tmp_path, pipeline, stages, cpt_examples):
+    out = tmp_path / pipeline
+    results = run(load_config(None, [f"out={out}", *SMALL, f"pipeline={pipeline}"]), progress=False)
+    assert list(results["stages"]) == stages
+    # standard: all 12 documents; pit: only the 6 test people's documents; mix: documents + all 36 train QA
+    assert results["stages"]["cpt"]["examples"] == cpt_examples
+    if pipeline == "pit":
+        assert (
+            results["stages"]["it"]["examples"] == 6 + 36
+        )  # train people's documents and their QA
+    assert set(results["probe"]) == {f"after_{s}" for s in stages}
+    assert results["memorization_after_cpt"]["all"]["n"] == 72
+
+
+def test_mix_qa_adds_train_questions_to_cpt(tmp_path):
+    results = run(load_config(None, [f"out={tmp_path}", *SMALL, "mix_qa=5"]), progress=False)
+    assert results["stages"]["cpt"]["examples"] == 12 + 5
+
+
+def test_ask_answers_from_a_trained_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--quiet", f"out={out}", *SMALL]) == 0
+    capsys.readouterr()
+    question = json.loads((out / "data" / "qa.jsonl").read_text().splitlines()[0])["question"]
+    assert main(["ask", "--model", str(out), question]) == 0
+    answer = capsys.readouterr().out.strip()
+    rows = [json.loads(r) for r in (out / "predictions.jsonl").read_text().splitlines()]
+    assert answer == next(r["prediction"] for r in rows if r["question"] == question)

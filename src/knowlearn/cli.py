@@ -131,6 +131,37 @@ def cmd_augment(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ask(args: argparse.Namespace) -> int:
+    """Greedy answer to one question, in the QA format the model was instruction-tuned on."""
+    from knowlearn.eval.qa import greedy_generate
+    from knowlearn.models.load import load_model, load_tokenizer
+    from knowlearn.train.batches import prompt_ids
+
+    path = Path(args.model)
+    if (path / "arms").is_dir():
+        arms = sorted(str(p.parent) for p in path.glob("arms/*/seed*/results.json"))
+        raise KnowlearnError(
+            f"an experiment directory: choose one of its runs ({', '.join(arms[:4]) or 'none finished'})",
+            file=path,
+        )
+    for stage in ("it/model", "cpt/model"):  # a run directory: its final model
+        if (path / stage).is_dir() and (path / "results.json").is_file():
+            path = path / stage
+            break
+    tok = load_tokenizer(path, trust_remote_code=args.trust_remote_code)
+    model = load_model(path, trust_remote_code=args.trust_remote_code)
+    for question in args.question:
+        [(tokens, _)] = greedy_generate(
+            model,
+            tok,
+            [prompt_ids(tok, question)],
+            batch_size=1,
+            max_new_tokens=args.max_new_tokens,
+        )
+        print(tok.decode(tokens, skip_special_tokens=True).strip())
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from knowlearn.data.records import read_documents, read_qa
     from knowlearn.eval.facts import fact_accuracy, fact_token_correct
@@ -138,8 +169,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from knowlearn.models.load import load_model, load_tokenizer
 
     qa = read_qa(args.qa)
+    model = load_model(args.model)  # first: a bad --model is reported as a model, not a tokenizer
     tok = load_tokenizer(args.tokenizer or args.model)
-    model = load_model(args.model)
     out = {
         "qa": score(
             predict(model, tok, qa, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
@@ -229,6 +260,19 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("overrides", nargs="*", help="key=value overrides, e.g. augment.cpt.copies=4")
     a.set_defaults(func=cmd_augment)
 
+    k = sub.add_parser("ask", help="answer questions with a trained model (greedy)")
+    k.add_argument(
+        "--model", required=True, help="a run directory (its final model) or a model directory"
+    )
+    k.add_argument("--max-new-tokens", type=int, default=24)
+    k.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="allow the model's own code (off by default)",
+    )
+    k.add_argument("question", nargs="+", help="one or more questions")
+    k.set_defaults(func=cmd_ask, overrides=[])
+
     e = sub.add_parser(
         "eval", help="score a model directory on a QA JSONL (and memorization on documents)"
     )
@@ -261,7 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except KnowlearnError as e:
-        print(f"knowlearn: error: {e}", file=sys.stderr)
+        # One line, even when a name from the user's data holds a line break.
+        msg = str(e).replace("\r", "\\r").replace("\n", "\\n")
+        print(f"knowlearn: error: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("knowlearn: interrupted (rerun the same command to resume)", file=sys.stderr)

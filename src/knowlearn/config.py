@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -37,6 +38,18 @@ class DataConfig:
 
 
 @dataclass
+class LoraConfig:
+    """LoRA through peft; off when r = 0 (full fine-tuning)."""
+
+    r: int = 0
+    alpha: int = 16
+    dropout: float = 0.0
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    modules_to_save: tuple[str, ...] = ()
+    merge: bool = True  # save each stage's model with the adapter merged (plain transformers); else the adapter
+
+
+@dataclass
 class ModelConfig:
     """A local Hugging Face causal LM (`path`), or the tiny default built on the spot."""
 
@@ -50,6 +63,7 @@ class ModelConfig:
     vocab_size: int = 4096  # upper bound for the trained BPE tokenizer
     max_position_embeddings: int = 512
     trust_remote_code: bool = False  # only ever by an explicit opt-in
+    lora: LoraConfig = field(default_factory=LoraConfig)
 
 
 @dataclass
@@ -154,6 +168,10 @@ class RunConfig:
     seed: int = 0  # training seed: model init and batch order
     threads: int = 0  # torch intra-op threads (0 = leave torch's default)
     mixed_precision: str = "no"  # no | bf16 (fp32 on CPUs without bf16 hardware)
+    pipeline: str = (
+        "standard"  # standard (CPT -> IT) | pit (IT on train entities -> CPT) | mix (one stage)
+    )
+    mix_qa: int = 0  # train QA pairs mixed into the document stage (PIT mixes 64)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     cpt: StageConfig = field(default_factory=_cpt_default)
@@ -187,6 +205,14 @@ class RunConfig:
                 "must be 'no' or 'bf16' (fp16 is not supported)",
             ),
             ("threads", self.threads >= 0, "must be >= 0"),
+            (
+                "pipeline",
+                self.pipeline in ("standard", "pit", "mix"),
+                "must be standard, pit or mix",
+            ),
+            ("mix_qa", self.mix_qa >= 0, "must be >= 0"),
+            ("model.lora.r", self.model.lora.r >= 0, "must be >= 0 (0 = full fine-tuning)"),
+            ("model.lora.dropout", 0 <= self.model.lora.dropout < 1, "must be in [0, 1)"),
             ("optim.sam.rho", self.optim.sam.rho >= 0, "must be >= 0"),
             ("base.people", self.base.people >= 0, "must be >= 0"),
             (
@@ -263,6 +289,11 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _coerce(value: Any, tp: Any, where: str, default: Any = None) -> Any:
     """Check (and gently convert) a YAML value to a field's declared type."""
     origin = typing.get_origin(tp)
@@ -298,14 +329,24 @@ def _coerce(value: Any, tp: Any, where: str, default: Any = None) -> Any:
         if not isinstance(value, dict):
             raise KnowlearnError(f"expected a mapping, got {type(value).__name__}", field=where)
         return from_dict(tp, value, prefix=where + ".", base=default)
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+    if tp is float and isinstance(value, int | str) and not isinstance(value, bool):
+        # YAML reads 1e-3 (no dot) as a string; numbers in scientific notation are what people type.
+        try:
+            value = float(value)
+        except (ValueError, OverflowError):
+            raise KnowlearnError(
+                f"expected float, got {type(value).__name__} {_short(value)}", field=where
+            ) from None
     if tp is bool and not isinstance(value, bool) or tp is not bool and isinstance(value, bool):
-        raise KnowlearnError(f"expected {_type_name(tp)}, got {value!r}", field=where)
+        raise KnowlearnError(f"expected {_type_name(tp)}, got {_short(value)}", field=where)
     if not isinstance(value, tp):
         raise KnowlearnError(
-            f"expected {_type_name(tp)}, got {type(value).__name__} {value!r}", field=where
+            f"expected {_type_name(tp)}, got {type(value).__name__} {_short(value)}", field=where
         )
+    if tp is float and not math.isfinite(value):
+        raise KnowlearnError(f"must be a finite number, got {value!r}", field=where)
+    if tp is int and not -(2**63) <= value < 2**63:
+        raise KnowlearnError("out of range (must fit in 64 bits)", field=where)
     return value
 
 
@@ -354,7 +395,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         raise KnowlearnError(f"override {text!r} has an empty key")
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError, RecursionError):  # ValueError: e.g. a date 2024-13-45
         value = raw
     # YAML reads 1e-3 as a string; numbers in scientific notation are what people type.
     if isinstance(value, str):
@@ -380,8 +421,11 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise KnowlearnError("config file does not exist", file=path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise KnowlearnError(f"not valid YAML: {str(e).splitlines()[0]}", file=path) from None
+    except RecursionError:
+        raise KnowlearnError("not valid YAML: nested too deeply", file=path) from None
+    except (yaml.YAMLError, ValueError) as e:  # ValueError: not UTF-8, a date 2024-13-45, ...
+        why = (str(e).splitlines() or [type(e).__name__])[0]
+        raise KnowlearnError(f"not valid YAML: {why}", file=path) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -396,16 +440,24 @@ def load_config(
 ) -> Any:
     """Defaults <- YAML file <- `key=value` overrides, then validated."""
     data = load_yaml(path) if path else {}
+    overridden = []
     for text in overrides:
-        merge(data, *parse_override(text))
+        keys, value = parse_override(text)
+        merge(data, keys, value)
+        overridden.append(".".join(keys))
+
+    def from_override(name: str) -> bool:
+        return any(name == k or name.startswith((k + ".", k + "[")) for k in overridden)
+
     try:
         cfg = from_dict(cls, data)
+        if hasattr(cfg, "validate"):
+            cfg.validate()
     except KnowlearnError as e:
-        if path and e.file is None:
+        # Name the file, unless the value came from a key=value override.
+        if path and e.file is None and not (e.field and from_override(e.field)):
             raise KnowlearnError(e.reason, file=path, field=e.field) from None
         raise
-    if hasattr(cfg, "validate"):
-        cfg.validate()
     return cfg
 
 

@@ -55,28 +55,49 @@ def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
+MAX_LINE_CHARS = 10_000_000  # one record; a longer line is not a JSONL record (a whole dump?)
+
+
 def read_jsonl(path: str | Path, parse: Callable[[dict[str, Any], str, int], T]) -> list[T]:
     """Read one record per line; `parse(obj, file, line)` validates it.
 
-    Blank lines are skipped. Errors name the file and the 1-based line number.
+    Blank lines are skipped; a UTF-8 BOM and CRLF line ends are accepted. Lines end at
+    "\n" only (U+2028 and friends are valid inside JSON strings). Errors name the file
+    and the 1-based line number.
     """
     path = Path(path)
+    if path.is_dir():
+        raise KnowlearnError("is a directory, not a JSONL file", file=path)
     if not path.is_file():
         raise KnowlearnError("file does not exist", file=path)
+    data = path.read_bytes()
+    data = data.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 BOM (Windows editors write one)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        line = path.read_bytes()[: e.start].count(b"\n") + 1
+        line = data[: e.start].count(b"\n") + 1
         raise KnowlearnError(f"not valid UTF-8 (byte {e.start})", file=path, line=line) from None
     out: list[T] = []
-    for i, raw in enumerate(text.splitlines(), start=1):
+    for i, raw in enumerate(text.split("\n"), start=1):
         if not raw.strip():
             continue
+        if len(raw) > MAX_LINE_CHARS:
+            raise KnowlearnError(
+                f"line is {len(raw):,} characters long, over the limit of {MAX_LINE_CHARS:,} per record",
+                file=path,
+                line=i,
+            )
         try:
             obj = json.loads(raw)
         except json.JSONDecodeError as e:
             raise KnowlearnError(
                 f"malformed JSON: {e.msg} (column {e.colno})", file=path, line=i
+            ) from None
+        except RecursionError:
+            raise KnowlearnError("malformed JSON: nested too deeply", file=path, line=i) from None
+        except ValueError as e:  # e.g. an integer of more than 4300 digits
+            raise KnowlearnError(
+                f"malformed JSON: {str(e).split(';')[0]}", file=path, line=i
             ) from None
         if not isinstance(obj, dict):
             raise KnowlearnError(
@@ -84,5 +105,5 @@ def read_jsonl(path: str | Path, parse: Callable[[dict[str, Any], str, int], T])
             )
         out.append(parse(obj, str(path), i))
     if not out:
-        raise KnowlearnError("no records (the file is empty)", file=path)
+        raise KnowlearnError("no records (the file is empty or only blank lines)", file=path)
     return out

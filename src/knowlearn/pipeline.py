@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -49,17 +50,27 @@ def prepare_out_dir(cfg: RunConfig) -> Path:
     out = Path(cfg.out)
     saved = out / "config.yaml"
     if saved.is_file():
-        old = yaml.safe_load(saved.read_text(encoding="utf-8"))
+        try:
+            old = yaml.safe_load(saved.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError):
+            old = None
+        if not isinstance(old, dict):
+            raise KnowlearnError(
+                "is not a readable run config (a damaged run?); choose another `out`, or delete the run",
+                file=saved,
+            )
         if old != to_dict(cfg):
             diff = sorted(
                 k
-                for k in _flat(to_dict(cfg)).keys() | _flat(old or {}).keys()
-                if _flat(to_dict(cfg)).get(k) != _flat(old or {}).get(k)
+                for k in _flat(to_dict(cfg)).keys() | _flat(old).keys()
+                if _flat(to_dict(cfg)).get(k) != _flat(old).get(k)
             )
             raise KnowlearnError(
                 f"already holds a different run (changed: {', '.join(diff)}); choose another `out`, or delete it",
                 file=out,
             )
+    if out.exists() and not out.is_dir():
+        raise KnowlearnError("is a file, not a run directory; choose another `out`", file=out)
     try:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, saved)
@@ -81,16 +92,8 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def prepare_data(cfg: RunConfig, out: Path) -> tuple[list[Document], list[QAPair]]:
     """The user's JSONL files, or synthetic biographies generated into `out/data`."""
     if cfg.data.documents is not None:
-        docs, qa = read_documents(cfg.data.documents), read_qa(cfg.data.qa)
-        entities = {d.entity for d in docs}
-        for q in qa:
-            if q.entity not in entities:
-                raise KnowlearnError(
-                    f"QA pair {q.id!r} asks about {q.entity!r}, which has no document",
-                    file=cfg.data.qa,
-                    field="entity",
-                )
-        return docs, qa
+        docs = read_documents(cfg.data.documents)
+        return docs, read_qa(cfg.data.qa, entities={d.entity for d in docs})
     data_dir = out / "data"
     d = cfg.data
     if not (data_dir / "qa.jsonl").is_file():
@@ -122,8 +125,15 @@ def prepare_model(
     that identifies both: a local HF model, or the tiny default built on the spot."""
     m = cfg.model
     if m.path is not None:
-        tok = load_tokenizer(m.tokenizer or m.path, trust_remote_code=m.trust_remote_code)
-        load_model(m.path, trust_remote_code=m.trust_remote_code)  # fail before any training
+        try:  # the model first: a bad model.path is reported as such, not as a tokenizer
+            load_model(m.path, trust_remote_code=m.trust_remote_code)  # fail before any training
+        except KnowlearnError as e:
+            raise KnowlearnError(e.reason, file=e.file, field="model.path") from None
+        try:
+            tok = load_tokenizer(m.tokenizer or m.path, trust_remote_code=m.trust_remote_code)
+        except KnowlearnError as e:
+            field = "model.tokenizer" if m.tokenizer else "model.path"
+            raise KnowlearnError(e.reason, file=e.file, field=field) from None
         return (
             Path(m.path),
             tok,
@@ -131,7 +141,10 @@ def prepare_model(
         )
     if m.tokenizer is not None:
         tok_dir = Path(m.tokenizer)
-        tok = load_tokenizer(tok_dir)
+        try:
+            tok = load_tokenizer(tok_dir)
+        except KnowlearnError as e:
+            raise KnowlearnError(e.reason, file=e.file, field="model.tokenizer") from None
     else:
         tok_dir = out / "tokenizer"
         if (tok_dir / "tokenizer.json").is_file():
@@ -330,92 +343,58 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
     init_dir, tok, key = prepare_start(cfg, out, docs, qa, acc, progress)
     timed("model", t)
 
-    def stage(name: str, start: Path, cfg_stage: Any, data: Any, key: str, sam: Any) -> Path:
-        return _stage(
+    probe_docs = probe_documents(cfg, docs, qa)
+    start, stages, probes, memo_cpt = init_dir, {}, {}, None
+    specs = plan_stages(cfg, cpt_docs, train_qa, tok)
+    for i, spec in enumerate(specs):
+        t = time.perf_counter()
+        key = digest({"prev": key, **spec.key})
+        start = _stage(
             cfg,
             out,
-            name,
+            spec.name,
             key,
-            lambda d: train_stage(
+            lambda d, spec=spec, start=start: train_stage(
                 start,
-                data,
-                cfg_stage,
+                spec.data,
+                spec.cfg,
                 d,
                 seed=cfg.seed,
-                name=name,
+                name=spec.name,
                 accelerator=acc,
                 tokenizer=tok,
                 progress=progress,
-                sam=sam,
+                sam=spec.sam,
+                lora=cfg.model.lora,
             ),
         )
+        stages[spec.name] = json.loads(
+            (out / spec.name / "done.json").read_text(encoding="utf-8")
+        ) | {"truncated": spec.truncated}
+        timed(spec.name, t)
+        if i < len(specs) - 1:  # the last stage is measured by evaluate() below
+            t = time.perf_counter()
+            model = load_model(start)
+            probes[f"after_{spec.name}"] = run_probe(model, tok, probe_docs, cfg.eval.batch_size)
+            if spec.name == "cpt":
+                memo_cpt = fact_accuracy(
+                    fact_token_correct(model, tok, docs, batch_size=cfg.eval.batch_size)
+                )
+            del model
+            timed(f"eval_{spec.name}", t)
 
     t = time.perf_counter()
-    cpt_data, cpt_trunc = _epoch_examples(
-        lambda e: document_examples(
-            tok, format_documents(cpt_docs, cfg.augment.cpt, cfg.seed, e), cfg.cpt.max_length
-        ),
-        cfg.augment.cpt.online,
-    )
-    cpt_sam = _sam_for(cfg, "cpt")
-    key = digest(
-        {
-            "init": key,
-            "data": cfg.data,
-            "files": [file_digest(cfg.data.documents), file_digest(cfg.augment.paraphrases)],
-            "format": cfg.augment.cpt,
-            "stage": cfg.cpt,
-            "sam": cpt_sam,
-            "seed": cfg.seed,
-            "precision": cfg.mixed_precision,
-        }
-    )
-    cpt_dir = stage("cpt", init_dir, cfg.cpt, cpt_data, key, cpt_sam)
-    timed("cpt", t)
-
-    t = time.perf_counter()
-    cpt_model = load_model(cpt_dir)
-    memo_cpt = fact_accuracy(
-        fact_token_correct(cpt_model, tok, docs, batch_size=cfg.eval.batch_size)
-    )
-    probe_docs = probe_documents(cfg, docs, qa)
-    probe_cpt = run_probe(cpt_model, tok, probe_docs, cfg.eval.batch_size)
-    del cpt_model
-    timed("eval_cpt", t)
-
-    t = time.perf_counter()
-    it_data, it_trunc = _epoch_examples(
-        lambda e: qa_examples(
-            tok, format_questions(train_qa, cfg.augment.it, cfg.seed, e), cfg.it.max_length
-        ),
-        cfg.augment.it.online,
-    )
-    it_sam = _sam_for(cfg, "it")
-    key = digest(
-        {
-            "cpt": key,
-            "qa": file_digest(cfg.data.qa),
-            "format": cfg.augment.it,
-            "stage": cfg.it,
-            "sam": it_sam,
-            "seed": cfg.seed,
-        }
-    )
-    it_dir = stage("it", cpt_dir, cfg.it, it_data, key, it_sam)
-    timed("it", t)
-
-    t = time.perf_counter()
-    metrics, rows = evaluate(it_dir, tok, docs, qa, cfg, progress, probe_docs)
+    metrics, rows = evaluate(start, tok, docs, qa, cfg, progress, probe_docs)
     timed("eval", t)
-    stages = {
-        s: json.loads((out / s / "done.json").read_text(encoding="utf-8")) for s in ("cpt", "it")
-    }
-    stages["cpt"]["truncated"], stages["it"]["truncated"] = cpt_trunc, it_trunc
+    probes[f"after_{specs[-1].name}"] = metrics.pop("probe")
+    if specs[-1].name == "cpt":
+        memo_cpt = metrics["memorization"]
     results = {
         **metrics,
         "memorization_after_cpt": memo_cpt,
-        "probe": {"after_cpt": probe_cpt, "after_it": metrics.pop("probe")},
+        "probe": probes,
         "stages": stages,
+        "pipeline": cfg.pipeline,
         "paraphrases": paraphrase_log,
         "counts": {
             "documents": len(docs),
@@ -428,6 +407,104 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
     write_jsonl(out / "predictions.jsonl", rows)
     write_json(results_path, results)
     return results
+
+
+PIPELINES = {"standard": ["cpt", "it"], "pit": ["it", "cpt"], "mix": ["cpt"]}
+
+
+@dataclasses.dataclass
+class StageSpec:
+    name: str  # "cpt" (documents) or "it" (QA), the run directory's stage folder
+    data: Any  # examples, or epoch -> examples (online formats)
+    truncated: int
+    cfg: Any  # StageConfig
+    sam: SAMConfig | None
+    key: dict[str, Any]  # what the stage's output depends on, besides its input model
+
+
+def cfg_stage_names(cfg: RunConfig) -> list[str]:
+    return PIPELINES[cfg.pipeline]
+
+
+def plan_stages(
+    cfg: RunConfig,
+    docs: Sequence[Document],
+    train_qa: Sequence[QAPair],
+    tok: PreTrainedTokenizerBase,
+) -> list[StageSpec]:
+    """The training stages of `cfg.pipeline` (after Jiang et al. 2024, PIT):
+
+    standard: CPT on every document (+ `mix_qa` train QA pairs) -> IT on the train QA.
+    pit:      IT on the train entities' documents and QA first -> CPT on the other documents.
+    mix:      one stage on every document and all train QA together.
+    """
+    train_entities = {q.entity for q in train_qa}
+    rng = random.Random(f"mix/{cfg.seed}")
+    mixed = rng.sample(list(train_qa), min(cfg.mix_qa, len(train_qa))) if cfg.mix_qa else []
+    if cfg.pipeline == "pit":
+        cpt_docs = [d for d in docs if d.entity not in train_entities]
+        it_docs, it_qa = [d for d in docs if d.entity in train_entities], list(train_qa)
+    elif cfg.pipeline == "mix":
+        cpt_docs, it_docs, it_qa, mixed = list(docs), [], [], list(train_qa)
+    else:
+        cpt_docs, it_docs, it_qa = list(docs), [], list(train_qa)
+    common = {
+        "data": cfg.data,
+        "files": [
+            file_digest(cfg.data.documents),
+            file_digest(cfg.data.qa),
+            file_digest(cfg.augment.paraphrases),
+        ],
+        "seed": cfg.seed,
+        "precision": cfg.mixed_precision,
+        "pipeline": cfg.pipeline,
+        "lora": cfg.model.lora,
+    }
+
+    def cpt_examples(e: int) -> tuple[list[Example], int]:
+        return _concat(
+            document_examples(
+                tok, format_documents(cpt_docs, cfg.augment.cpt, cfg.seed, e), cfg.cpt.max_length
+            ),
+            qa_examples(tok, mixed, cfg.cpt.max_length),
+        )
+
+    def it_examples(e: int) -> tuple[list[Example], int]:
+        return _concat(
+            document_examples(
+                tok, format_documents(it_docs, cfg.augment.cpt, cfg.seed, e), cfg.it.max_length
+            ),
+            qa_examples(
+                tok, format_questions(it_qa, cfg.augment.it, cfg.seed, e), cfg.it.max_length
+            ),
+        )
+
+    specs = {}
+    for name, make, stage_cfg, fmt in (
+        ("cpt", cpt_examples, cfg.cpt, cfg.augment.cpt),
+        ("it", it_examples, cfg.it, cfg.augment.it),
+    ):
+        if name not in cfg_stage_names(cfg):
+            continue
+        online = fmt.online or (name == "it" and bool(it_docs) and cfg.augment.cpt.online)
+        data, truncated = _epoch_examples(make, online)
+        sam = _sam_for(cfg, name)
+        specs[name] = StageSpec(
+            name,
+            data,
+            truncated,
+            stage_cfg,
+            sam,
+            common
+            | {
+                "stage": name,
+                "cfg": stage_cfg,
+                "formats": [cfg.augment.cpt, cfg.augment.it],
+                "mix_qa": cfg.mix_qa,
+                "sam": sam,
+            },
+        )
+    return [specs[n] for n in cfg_stage_names(cfg)]
 
 
 def _concat(*parts: tuple[list[Example], int]) -> tuple[list[Example], int]:

@@ -7,7 +7,8 @@ A `Fact` is a character span into its document's text. Spans are what make the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import difflib
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -89,6 +90,16 @@ def get_field(
             line=line,
             field=prefix + name,
         )
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as e:  # a lone surrogate escape such as "\ud800"
+            raise KnowlearnError(
+                f"not valid Unicode (lone surrogate at character {e.start})",
+                file=file,
+                line=line,
+                field=prefix + name,
+            ) from None
     return value
 
 
@@ -97,8 +108,10 @@ def reject_unknown(
 ) -> None:
     for key in obj:
         if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f"did you mean '{prefix}{close[0]}'? " if close else ""
             raise KnowlearnError(
-                f"unknown field (allowed: {', '.join(allowed)})",
+                f"unknown field ({hint}allowed: {', '.join(allowed)})",
                 file=file,
                 line=line,
                 field=prefix + key,
@@ -195,8 +208,21 @@ def read_documents(path: str | Path) -> list[Document]:
     return _read_unique(path, parse_document)
 
 
-def read_qa(path: str | Path) -> list[QAPair]:
-    return _read_unique(path, parse_qa)
+def read_qa(path: str | Path, entities: Collection[str] | None = None) -> list[QAPair]:
+    """QA pairs; given `entities` (those of the documents), a pair about another is an error."""
+
+    def parse(obj: dict[str, Any], file: str, line: int) -> QAPair:
+        qa = parse_qa(obj, file, line)
+        if entities is not None and qa.entity not in entities:
+            raise KnowlearnError(
+                f"QA pair {qa.id!r} asks about {qa.entity!r}, which has no document",
+                file=file,
+                line=line,
+                field="entity",
+            )
+        return qa
+
+    return _read_unique(path, parse)
 
 
 def write_records(path: str | Path, records: Iterable[Document | QAPair]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
 import json
 import os
 import platform
@@ -60,45 +61,61 @@ def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 def load_experiment(path: str | Path, overrides: list[str] = ()) -> ExperimentConfig:
     """Experiment YAML; `key=value` overrides apply to `base` unless they start with an experiment key."""
     data = load_yaml(path)
-    unknown = set(data) - set(EXPERIMENT_KEYS)
+    unknown = sorted(str(k) for k in data if k not in EXPERIMENT_KEYS)
     if unknown:
-        raise KnowlearnError(
-            f"unknown experiment key (known: {', '.join(EXPERIMENT_KEYS)})",
-            file=path,
-            field=sorted(unknown)[0],
-        )
+        close = difflib.get_close_matches(unknown[0], EXPERIMENT_KEYS, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(EXPERIMENT_KEYS)}"
+        raise KnowlearnError(f"unknown experiment key ({hint})", file=path, field=unknown[0])
+
+    def fail(why: str, field: str) -> KnowlearnError:
+        return KnowlearnError(why, file=path, field=field)
+
+    for key in ("base", "descriptions", "groups"):
+        data[key] = {} if data.get(key) is None else data[key]
+        if not isinstance(data[key], dict):
+            raise fail(f"expected a mapping, got {type(data[key]).__name__}", key)
     for text in overrides:
         keys, value = parse_override(text)
         if keys[0] in EXPERIMENT_KEYS and keys[0] != "base":
             merge(data, keys, value)
         else:
-            merge(data.setdefault("base", {}), keys, value)
+            merge(data["base"], keys, value)
     exp = ExperimentConfig(**data)
+    if not isinstance(exp.out, str) or not exp.out:
+        raise fail("expected a directory name", "out")
     if not isinstance(exp.arms, dict) or not exp.arms:
-        raise KnowlearnError(
-            "arms must be a non-empty mapping of name -> overrides", file=path, field="arms"
-        )
+        raise fail("arms must be a non-empty mapping of name -> overrides", "arms")
     for name, arm in exp.arms.items():
-        arm_cfg(
-            exp, name, exp.seeds[0] if exp.seeds else 0, path
-        )  # validate every arm before any work
+        # An arm's name becomes a folder: no separators, no `..` escapes.
+        if not isinstance(name, str) or not name.strip(". ") or any(c in name for c in "/\\\0"):
+            raise fail(f"arm name {name!r} must be a plain folder name", "arms")
         if not isinstance(arm, dict | type(None)):
-            raise KnowlearnError(
-                "an arm must be a mapping of config overrides", file=path, field=f"arms.{name}"
-            )
-    if not exp.seeds or not all(isinstance(s, int) for s in exp.seeds):
-        raise KnowlearnError("seeds must be a non-empty list of integers", file=path, field="seeds")
+            raise fail("an arm must be a mapping of config overrides", f"arms.{name}")
+    seeds = exp.seeds if isinstance(exp.seeds, list) else None
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise fail("seeds must be a non-empty list of integers", "seeds")
+    if len(set(seeds)) != len(seeds):
+        raise fail("seeds must be distinct (each seed is one run directory)", "seeds")
+    if not isinstance(exp.parallel, int) or isinstance(exp.parallel, bool) or exp.parallel < 0:
+        raise fail("must be an integer >= 0 (0 = one process per CPU core)", "parallel")
     for name, group in exp.groups.items():
+        arms = group.get("arms") if isinstance(group, dict) else None
         if (
             not isinstance(group, dict)
             or set(group) != {"param", "arms"}
-            or any(a not in exp.arms for a in group.get("arms", []))
+            or not isinstance(group["param"], str)
+            or not isinstance(arms, list)
+            or not all(isinstance(a, str) for a in arms)
         ):
-            raise KnowlearnError(
-                "a group is {param: dotted.key, arms: [names of arms]}",
-                file=path,
-                field=f"groups.{name}",
+            raise fail("a group is {param: dotted.key, arms: [names of arms]}", f"groups.{name}")
+        missing = [a for a in arms if a not in exp.arms]
+        if missing:
+            raise fail(
+                f"names an arm that does not exist: {missing[0]!r} (arms: {', '.join(exp.arms)})",
+                f"groups.{name}.arms",
             )
+    for name in exp.arms:
+        arm_cfg(exp, name, seeds[0], path)  # validate every arm before any work
     return exp
 
 

@@ -48,13 +48,21 @@ def load_model(
 ) -> PreTrainedModel:
     """Load a causal LM from a local directory; refuse anything that is not one, before work starts."""
     p = _check_dir(path, "model")
+    if (p / "adapter_config.json").is_file() and not (p / "config.json").is_file():
+        return _load_adapter(p, dtype, trust_remote_code)
     cfg_file = p / "config.json"
     if not cfg_file.is_file():
         raise KnowlearnError("no config.json: not a Hugging Face model directory", file=p)
     try:
-        arch = json.loads(cfg_file.read_text(encoding="utf-8")).get("architectures") or []
-    except json.JSONDecodeError as e:
-        raise KnowlearnError(f"config.json is not valid JSON: {e.msg}", file=cfg_file) from None
+        hf_cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError, ...
+        why = e.msg if isinstance(e, json.JSONDecodeError) else str(e).split(":")[0]
+        raise KnowlearnError(f"config.json is not valid JSON: {why}", file=cfg_file) from None
+    if not isinstance(hf_cfg, dict):
+        raise KnowlearnError(f"expected a JSON object, got {type(hf_cfg).__name__}", file=cfg_file)
+    arch = hf_cfg.get("architectures") or []
+    if not isinstance(arch, list) or not all(isinstance(a, str) for a in arch):
+        raise KnowlearnError("expected a list of names", file=cfg_file, field="architectures")
     if arch and not any(a.endswith("ForCausalLM") or a.endswith("LMHeadModel") for a in arch):
         raise KnowlearnError(f"not a causal LM (architectures: {', '.join(arch)})", file=cfg_file)
     try:
@@ -65,3 +73,24 @@ def load_model(
         raise KnowlearnError(
             f"cannot load as a causal LM: {str(e).splitlines()[0]}", file=p
         ) from None
+
+
+def _load_adapter(p: Path, dtype: torch.dtype, trust_remote_code: bool) -> PreTrainedModel:
+    """A LoRA adapter directory (peft): its base model with the adapter merged in."""
+    try:
+        from peft import PeftModel
+    except ImportError:
+        raise KnowlearnError(
+            "a LoRA adapter directory needs peft: pip install 'knowlearn[lora]'", file=p
+        ) from None
+    base_path = json.loads((p / "adapter_config.json").read_text(encoding="utf-8")).get(
+        "base_model_name_or_path"
+    )
+    if not base_path:
+        raise KnowlearnError(
+            "adapter_config.json names no base model",
+            file=p / "adapter_config.json",
+            field="base_model_name_or_path",
+        )
+    base = load_model(base_path, dtype=dtype, trust_remote_code=trust_remote_code)
+    return PeftModel.from_pretrained(base, p).merge_and_unload()

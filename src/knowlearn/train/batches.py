@@ -46,7 +46,7 @@ def document_examples(
 ) -> tuple[list[Example], int]:
     """Examples for CPT and how many documents had to be truncated."""
     out, truncated = [], 0
-    encoded = tokenizer([d.text for d in docs])["input_ids"]
+    encoded = tokenizer([d.text for d in docs])["input_ids"] if docs else []
     for ids in encoded:
         ids = ids + [tokenizer.eos_token_id]
         if len(ids) > max_length:

@@ -32,7 +32,7 @@ from transformers import (
     get_cosine_with_min_lr_schedule_with_warmup,
 )
 
-from knowlearn.config import SAMConfig, StageConfig
+from knowlearn.config import LoraConfig, SAMConfig, StageConfig
 from knowlearn.io import atomic_open, write_json, write_text
 from knowlearn.models.load import load_model
 from knowlearn.optim.sam import SAM, check_precision, sam_step
@@ -141,6 +141,7 @@ def train_stage(
     progress: bool = True,
     stop_after: int | None = None,
     sam: SAMConfig | None = None,
+    lora: LoraConfig | None = None,
 ) -> Path:
     """Train from `init_dir`; write `out_dir/model` and `out_dir/done.json`; return the model dir.
 
@@ -158,7 +159,9 @@ def train_stage(
     out_dir.mkdir(parents=True, exist_ok=True)
 
     ckpt = _latest_checkpoint(out_dir)
-    model = load_model(ckpt or init_dir, dtype=dtype)
+    torch.manual_seed(seed)  # before the model: a fresh LoRA adapter's init draws from it
+    random.seed(seed)
+    model = _trainable_model(init_dir, ckpt, lora, dtype)
     optimizer = make_optimizer(model, cfg)
     data = examples if callable(examples) else (lambda epoch: examples)
     total, step_batches = plan_steps(data, cfg, seed)
@@ -175,9 +178,6 @@ def train_stage(
         start, tokens, elapsed0 = state["step"], state["tokens"], state["elapsed"]
         torch.set_rng_state(state["torch_rng"])
         random.setstate(state["python_rng"])
-    else:
-        torch.manual_seed(seed)
-        random.seed(seed)
     pad_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
     model, optimizer = acc.prepare(model, optimizer)
     model.train()
@@ -272,7 +272,10 @@ def train_stage(
                 return final_dir
     bar.close()
     if acc.is_main_process:
-        acc.unwrap_model(model).save_pretrained(final_dir)
+        trained = acc.unwrap_model(model)
+        if lora is not None and lora.r > 0 and lora.merge:
+            trained = trained.merge_and_unload()  # a plain transformers model again
+        trained.save_pretrained(final_dir)
         if tokenizer is not None:
             tokenizer.save_pretrained(final_dir)
         summary = {
@@ -290,6 +293,30 @@ def train_stage(
         (out_dir / LATEST).unlink(missing_ok=True)
     acc.wait_for_everyone()
     return final_dir
+
+
+def _trainable_model(
+    init_dir: str | Path, ckpt: Path | None, lora: LoraConfig | None, dtype: torch.dtype
+) -> Any:
+    """The model to train: full weights, or `init_dir` + a LoRA adapter (peft), fresh or from
+    the checkpoint (where a LoRA checkpoint holds only the adapter)."""
+    if lora is None or lora.r == 0:
+        return load_model(ckpt or init_dir, dtype=dtype)
+    from peft import LoraConfig as PeftLoraConfig
+    from peft import PeftModel, get_peft_model
+
+    base = load_model(init_dir, dtype=dtype)
+    if ckpt is not None:
+        return PeftModel.from_pretrained(base, ckpt, is_trainable=True)
+    peft_cfg = PeftLoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=list(lora.target_modules),
+        modules_to_save=list(lora.modules_to_save) or None,
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(base, peft_cfg)
 
 
 def _accumulate(
