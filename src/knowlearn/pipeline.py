@@ -185,7 +185,7 @@ def prepare_start(
     The base stage has its own seed (`base.seed`, default: the run's), so arms with
     different training seeds can share one base model, as runs share one pre-trained LLM.
     """
-    seed = cfg.seed if not cfg.base.people or cfg.base.seed is None else cfg.base.seed
+    seed = _init_seed(cfg)
     init_dir, tok, key = prepare_model(cfg, out, docs, qa, seed=seed)
     if not cfg.base.people:
         return init_dir, tok, key
@@ -220,8 +220,13 @@ def prepare_start(
             tokenizer=tok,
             progress=progress,
         ),
+        main=acc.is_main_process,
     )
     return base_dir, tok, key
+
+
+def _init_seed(cfg: RunConfig) -> int:
+    return cfg.seed if not cfg.base.people or cfg.base.seed is None else cfg.base.seed
 
 
 def base_corpus(cfg: RunConfig) -> tuple[list[Document], list[QAPair]]:
@@ -241,11 +246,18 @@ def base_corpus(cfg: RunConfig) -> tuple[list[Document], list[QAPair]]:
     return docs, qa
 
 
-def _stage(cfg: RunConfig, out: Path, name: str, key: str, make: Callable[[Path], Path]) -> Path:
-    """Run `make(stage_dir)` in the run dir, or in the shared cache (locked, linked from the run)."""
+def _stage(
+    cfg: RunConfig, out: Path, name: str, key: str, make: Callable[[Path], Path], main: bool = True
+) -> Path:
+    """Run `make(stage_dir)` in the run dir, or in the shared cache (locked, linked from the run).
+
+    Under many processes only the main one links and locks: the others train beside it.
+    """
     if cfg.cache is None:
         return make(out / name)
     cache = Path(cfg.cache)
+    if not main:
+        return make(cache / f"{name}-{key}")
     link(out, name, cache / f"{name}-{key}")  # first, so progress can be followed through it
     with locked(cache / f"{name}-{key}.lock"):
         return make(cache / f"{name}-{key}")
@@ -307,7 +319,14 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
     t_start = time.perf_counter()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    out = prepare_out_dir(cfg)
+    # Under `accelerate launch` every process runs this function: the main one writes the
+    # files (data, tokenizer, init, results) while the others wait, and all of them train.
+    acc = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=cfg.mixed_precision)
+    main = acc.is_main_process
+    out = Path(cfg.out)
+    if main:
+        prepare_out_dir(cfg)
+    acc.wait_for_everyone()
     results_path = out / "results.json"
     if results_path.is_file():
         return json.loads(results_path.read_text(encoding="utf-8"))
@@ -317,6 +336,9 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
         timings[name] = round(time.perf_counter() - t, 2)
 
     t = time.perf_counter()
+    if main:
+        prepare_data(cfg, out)
+    acc.wait_for_everyone()
     docs, qa = prepare_data(cfg, out)
     train_qa = [q for q in qa if q.split == "train"]
     if not train_qa:
@@ -339,7 +361,9 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
     timed("data", t)
 
     t = time.perf_counter()
-    acc = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=cfg.mixed_precision)
+    if main:
+        prepare_model(cfg, out, docs, qa, seed=_init_seed(cfg))
+    acc.wait_for_everyone()
     init_dir, tok, key = prepare_start(cfg, out, docs, qa, acc, progress)
     timed("model", t)
 
@@ -367,12 +391,13 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
                 sam=spec.sam,
                 lora=cfg.model.lora,
             ),
+            main=main,
         )
         stages[spec.name] = json.loads(
             (out / spec.name / "done.json").read_text(encoding="utf-8")
         ) | {"truncated": spec.truncated}
         timed(spec.name, t)
-        if i < len(specs) - 1:  # the last stage is measured by evaluate() below
+        if main and i < len(specs) - 1:  # the last stage is measured by evaluate() below
             t = time.perf_counter()
             model = load_model(start)
             probes[f"after_{spec.name}"] = run_probe(model, tok, probe_docs, cfg.eval.batch_size)
@@ -383,6 +408,9 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
             del model
             timed(f"eval_{spec.name}", t)
 
+    if not main:  # evaluation runs on the main process; the others wait for its results
+        acc.wait_for_everyone()
+        return json.loads(results_path.read_text(encoding="utf-8"))
     t = time.perf_counter()
     metrics, rows = evaluate(start, tok, docs, qa, cfg, progress, probe_docs)
     timed("eval", t)
@@ -406,6 +434,7 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
     }
     write_jsonl(out / "predictions.jsonl", rows)
     write_json(results_path, results)
+    acc.wait_for_everyone()
     return results
 
 
