@@ -230,3 +230,21 @@ def test_ask_answers_from_a_trained_run(tmp_path, capsys):
     answer = capsys.readouterr().out.strip()
     rows = [json.loads(r) for r in (out / "predictions.jsonl").read_text().splitlines()]
     assert answer == next(r["prediction"] for r in rows if r["question"] == question)
+
+
+def test_documents_without_train_qa_learn_the_answer_format_from_synthetic_people(
+    tmp_path, docs, qa
+):
+    from knowlearn.data.records import write_records
+
+    write_records(tmp_path / "d.jsonl", docs)
+    write_records(tmp_path / "q.jsonl", [q for q in qa if q.split == "test"])
+    base = [f"data.documents={tmp_path / 'd.jsonl'}", f"data.qa={tmp_path / 'q.jsonl'}", *SMALL[1:]]
+    assert main(["train", "--quiet", f"out={tmp_path / 'refused'}", *base]) == 2
+    results = run(
+        load_config(None, [f"out={tmp_path / 'run'}", *base, "data.format_people=4"]),
+        progress=False,
+    )
+    assert results["stages"]["it"]["examples"] == 4 * 6  # the synthetic people's QA
+    assert results["stages"]["cpt"]["examples"] == len(docs) + 4 * 5  # + their 5 renderings each
+    assert set(results["qa"]) == {"test"} and results["qa"]["test"]["all"]["n"] == 9

@@ -35,6 +35,9 @@ class DataConfig:
     question_templates: int = 1  # question phrasings per attribute
     documents: str | None = None  # the user's own documents JSONL (replaces the synthetic ones)
     qa: str | None = None  # the user's own QA JSONL (required with `documents`)
+    format_people: int = (
+        0  # synthetic people added to CPT + IT to teach answering (for data without train QA)
+    )
 
 
 @dataclass
@@ -189,6 +192,11 @@ class RunConfig:
             ("data.renderings", self.data.renderings >= 1, "must be >= 1"),
             ("data.train_fraction", 0.0 < self.data.train_fraction < 1.0, "must be in (0, 1)"),
             ("data.question_templates", self.data.question_templates >= 1, "must be >= 1"),
+            (
+                "data.format_people",
+                self.data.format_people == 0 or self.data.format_people >= 2,
+                "must be 0 or >= 2",
+            ),
             (
                 "data.qa",
                 (self.data.documents is None) == (self.data.qa is None),
@@ -423,6 +431,13 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except RecursionError:
         raise KnowlearnError("not valid YAML: nested too deeply", file=path) from None
+    except yaml.MarkedYAMLError as e:  # syntax errors know their line
+        mark = e.problem_mark or e.context_mark
+        raise KnowlearnError(
+            f"not valid YAML: {e.problem or e.context}",
+            file=path,
+            line=mark.line + 1 if mark else None,
+        ) from None
     except (yaml.YAMLError, ValueError) as e:  # ValueError: not UTF-8, a date 2024-13-45, ...
         why = (str(e).splitlines() or [type(e).__name__])[0]
         raise KnowlearnError(f"not valid YAML: {why}", file=path) from None

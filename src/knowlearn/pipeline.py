@@ -225,6 +225,18 @@ def prepare_start(
     return base_dir, tok, key
 
 
+def format_corpus(cfg: RunConfig) -> tuple[list[Document], list[QAPair]]:
+    """Synthetic biographies and all their QA (as train), for data that has no train QA."""
+    n, taken = cfg.data.format_people, cfg.data.people + cfg.base.people
+    people = bios.sample_people(taken + n, cfg.data.seed)[taken:]  # nobody of the run or the base
+    docs = bios.render_documents(people, cfg.data.seed, renderings=5, permute=True)
+    qa = [
+        dataclasses.replace(q, id=f"format-{q.id}", split="train")
+        for q in bios.make_qa(people, cfg.data.seed)
+    ]
+    return [dataclasses.replace(d, id=f"format-{d.id}") for d in docs], qa
+
+
 def _init_seed(cfg: RunConfig) -> int:
     return cfg.seed if not cfg.base.people or cfg.base.seed is None else cfg.base.seed
 
@@ -341,13 +353,20 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
     acc.wait_for_everyone()
     docs, qa = prepare_data(cfg, out)
     train_qa = [q for q in qa if q.split == "train"]
+    cpt_docs, paraphrase_log = list(docs), None
+    if cfg.data.format_people:
+        # Documents without QA of their own: synthetic people whose biographies join CPT and
+        # whose QA teaches the model to answer from what it read (as PIT mixes in QA).
+        f_docs, f_qa = format_corpus(cfg)
+        cpt_docs += f_docs
+        train_qa += f_qa
     if not train_qa:
         raise KnowlearnError(
-            "no QA pair has split 'train': instruction tuning needs some",
+            "no QA pair has split 'train': instruction tuning needs some "
+            "(or set data.format_people=200 to learn the QA format from synthetic biographies)",
             file=cfg.data.qa or out / "data" / "qa.jsonl",
             field="split",
         )
-    cpt_docs, paraphrase_log = list(docs), None
     if cfg.augment.paraphrases:
         para = read_paraphrases(cfg.augment.paraphrases, docs)
         for line in para.dropped:
