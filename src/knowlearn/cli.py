@@ -131,6 +131,33 @@ def cmd_augment(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    """Convert a known layout (PIT JSON, Wiki2023 JSONL, a folder of .txt/.md) to knowlearn's JSONL."""
+    from knowlearn.data import loaders
+
+    if args.layout == "folder":
+        if not (args.folder and args.qa):
+            raise KnowlearnError("--layout folder needs --folder and --qa")
+        docs, qa, report = loaders.load_folder(args.folder, args.qa)
+    elif args.layout == "pit":
+        if not args.documents:
+            raise KnowlearnError("--layout pit needs --documents (and --qa-train/--qa-test files)")
+        docs, qa, report = loaders.load_pit_split(args.documents, args.qa_train, args.qa_test)
+    else:
+        if not args.documents:
+            raise KnowlearnError("--layout wiki2023 needs --documents and --qa-train/--qa-test")
+        splits = {k: v for k, v in (("train", args.qa_train), ("test", args.qa_test)) if v}
+        docs, qa, report = loaders.load_wiki2023(args.documents, splits)
+    paths = loaders.write_loaded(args.out, docs, qa, report=report)
+    print(report.summary())
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    print(
+        f"train on them: knowlearn train data.documents={paths['documents']} data.qa={paths.get('qa', '...')}"
+    )
+    return 0
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     """Greedy answer to one question, in the QA format the model was instruction-tuned on."""
     from knowlearn.eval.qa import greedy_generate
@@ -259,6 +286,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     a.add_argument("overrides", nargs="*", help="key=value overrides, e.g. augment.cpt.copies=4")
     a.set_defaults(func=cmd_augment)
+
+    im = sub.add_parser(
+        "import",
+        help="convert PIT JSON, Wiki2023 JSONL or a folder of .txt/.md (+ QA) to knowlearn's JSONL",
+    )
+    im.add_argument("--layout", required=True, choices=["pit", "wiki2023", "folder"])
+    im.add_argument(
+        "--out", required=True, help="output folder (documents.jsonl, qa.jsonl, load_report.json)"
+    )
+    im.add_argument(
+        "--documents", help="pit: instance JSON of documents; wiki2023: documents JSONL"
+    )
+    im.add_argument("--qa-train", help="QA file whose pairs are used for instruction tuning")
+    im.add_argument("--qa-test", help="QA file whose pairs are held out and scored")
+    im.add_argument("--folder", help="folder: the .txt/.md documents")
+    im.add_argument(
+        "--qa", help="folder: QA JSONL (question, answer, optional entity/document, split)"
+    )
+    im.set_defaults(func=cmd_import)
 
     k = sub.add_parser("ask", help="answer questions with a trained model (greedy)")
     k.add_argument(

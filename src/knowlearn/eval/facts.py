@@ -14,6 +14,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from knowlearn.data.records import Document
+from knowlearn.eval.qa import argmax_at
 
 
 @torch.no_grad()
@@ -39,22 +40,31 @@ def fact_token_correct(
         for r, row in enumerate(enc["input_ids"]):
             ids[r, : len(row)] = torch.tensor(row)
             mask[r, : len(row)] = 1
-        pred = (
-            model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False)
-            .logits.argmax(-1)
-            .cpu()
-        )
+        # Which tokens each fact covers (special tokens have empty offsets and never do).
+        spans: list[tuple[Document, str, list[int]]] = []
+        r_idx: list[int] = []
+        c_idx: list[int] = []
         for r, doc in enumerate(batch):
-            row, offsets = enc["input_ids"][r], enc["offset_mapping"][r]
+            offsets = enc["offset_mapping"][r]
             for fact in doc.facts:
-                # Special tokens have empty offsets (s == e) and never overlap a fact.
                 positions = [
                     t
                     for t, (s, e) in enumerate(offsets)
                     if s < fact.end and e > fact.start and e > s and t > 0
                 ]
-                ok = bool(positions) and all(int(pred[r, t - 1]) == row[t] for t in positions)
-                out.append((doc, fact.attribute, ok))
+                spans.append(
+                    (doc, fact.attribute, list(range(len(r_idx), len(r_idx) + len(positions))))
+                )
+                r_idx += [r] * len(positions)
+                c_idx += [t - 1 for t in positions]  # the logit at t-1 predicts token t
+        if not r_idx:
+            out += [(doc, attr, False) for doc, attr, _ in spans]
+            continue
+        rr, cc = torch.tensor(r_idx, device=device), torch.tensor(c_idx, device=device)
+        pred = argmax_at(model, ids.to(device), mask.to(device), rr, cc).cpu()
+        gold = torch.tensor([enc["input_ids"][r][c + 1] for r, c in zip(r_idx, c_idx, strict=True)])
+        hit = (pred == gold).tolist()
+        out += [(doc, attr, bool(k) and all(hit[j] for j in k)) for doc, attr, k in spans]
     return out
 
 

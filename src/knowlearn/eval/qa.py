@@ -84,6 +84,28 @@ def greedy_generate(
 
 
 @torch.no_grad()
+def argmax_at(
+    model: PreTrainedModel,
+    ids: torch.Tensor,
+    mask: torch.Tensor,
+    rows: torch.Tensor,
+    cols: torch.Tensor,
+) -> torch.Tensor:
+    """The model's argmax next token at the given (row, position) pairs only.
+
+    Runs the decoder once, then the LM head on just those positions: in a small model the
+    vocabulary projection of every position costs more than the rest of the forward pass.
+    """
+    decoder, head = model.get_decoder(), model.get_output_embeddings()
+    if decoder is None or head is None:  # unusual architectures: the plain forward pass
+        return (
+            model(input_ids=ids, attention_mask=mask, use_cache=False).logits[rows, cols].argmax(-1)
+        )
+    hidden = decoder(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
+    return head(hidden[rows, cols]).argmax(-1)
+
+
+@torch.no_grad()
 def teacher_forced(
     model: PreTrainedModel,
     sequences: Sequence[tuple[list[int], list[int]]],
@@ -101,18 +123,23 @@ def teacher_forced(
         width = max(map(len, rows))
         ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
         mask = torch.zeros_like(ids)
-        for r, row in enumerate(rows):
+        r_idx, c_idx, targets = [], [], []
+        for r, (row, i) in enumerate(zip(rows, idx, strict=True)):
             ids[r, : len(row)] = torch.tensor(row)
             mask[r, : len(row)] = 1
-        pred = (
-            model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False)
-            .logits.argmax(-1)
-            .cpu()
-        )
-        for r, i in enumerate(idx):
             ctx, tgt = sequences[i]
-            got = pred[r, len(ctx) - 1 : len(ctx) - 1 + len(tgt)].tolist()
-            out[i] = got == list(tgt)
+            r_idx += [r] * len(tgt)
+            c_idx += range(len(ctx) - 1, len(ctx) - 1 + len(tgt))
+            targets += tgt
+        rr, cc = torch.tensor(r_idx, device=device), torch.tensor(c_idx, device=device)
+        hit = (
+            argmax_at(model, ids.to(device), mask.to(device), rr, cc).cpu() == torch.tensor(targets)
+        ).tolist()
+        pos = 0
+        for i in idx:
+            n = len(sequences[i][1])
+            out[i] = all(hit[pos : pos + n])
+            pos += n
     return out
 
 

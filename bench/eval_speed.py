@@ -1,0 +1,121 @@
+"""QA scoring speed: knowlearn's teacher-forced and greedy paths vs Hugging Face generate().
+
+    python bench/eval_speed.py [--questions 600] [--out bench/results_eval.md]
+
+A tiny model is first trained briefly on biographies and QA so that answers are a mix of
+right and wrong (agreement on an untrained model would be trivial). Then, side by side in
+one process, one thread: teacher-forced EM (one forward pass per batch), knowlearn's greedy
+path (batched generate() with left padding and a KV cache), and batch-1 generate(), in
+questions/s, with the share of questions on which each path's exact-match verdict agrees
+with batched greedy decoding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import torch
+import transformers
+
+from knowlearn.config import ModelConfig, StageConfig
+from knowlearn.data import bios
+from knowlearn.eval.qa import greedy_generate, teacher_forced
+from knowlearn.models.load import load_model
+from knowlearn.models.tiny import build_tiny_model, train_tokenizer
+from knowlearn.train.batches import answer_ids, document_examples, prompt_ids, qa_examples
+from knowlearn.train.loop import train_stage
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--questions", type=int, default=600)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--out", default="bench/results_eval.md")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    transformers.logging.set_verbosity_error()
+    people = bios.sample_people(max(2, args.questions // 6), seed=0)
+    docs, qa = bios.render_documents(people, 0, renderings=3, permute=True), bios.make_qa(people, 0)
+    tok = train_tokenizer(
+        [d.text for d in docs] + [q.question + " " + q.answer for q in qa], vocab_size=4096
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        init = Path(tmp) / "init"
+        build_tiny_model(ModelConfig(), tok, seed=0).save_pretrained(init)
+        examples = (
+            document_examples(tok, docs, 256)[0]
+            + qa_examples(tok, [q for q in qa if q.split == "train"], 256)[0]
+        )
+        trained = train_stage(
+            init,
+            examples,
+            StageConfig(epochs=8, lr=2e-3, checkpoint_every=0),
+            Path(tmp) / "t",
+            seed=0,
+            name="warm",
+            progress=False,
+        )
+        model = load_model(trained).eval()
+    prompts = [prompt_ids(tok, q.question) for q in qa]
+    golds = [answer_ids(tok, q.answer) for q in qa]
+    n = len(qa)
+
+    def timed(fn):
+        t = time.perf_counter()
+        out = fn()
+        return out, n / (time.perf_counter() - t)
+
+    teacher_forced(
+        model, list(zip(prompts, golds, strict=True))[:8], batch_size=8, pad_id=tok.pad_token_id
+    )  # warm-up
+    greedy_generate(model, tok, prompts[:8], batch_size=8, max_new_tokens=4)
+    tf, tf_qps = timed(
+        lambda: teacher_forced(
+            model,
+            list(zip(prompts, golds, strict=True)),
+            batch_size=args.batch,
+            pad_id=tok.pad_token_id,
+        )
+    )
+    greedy, greedy_qps = timed(
+        lambda: greedy_generate(model, tok, prompts, batch_size=args.batch, max_new_tokens=24)
+    )
+    single, single_qps = timed(
+        lambda: greedy_generate(model, tok, prompts, batch_size=1, max_new_tokens=24)
+    )
+    exact = [stopped and toks == g[:-1] for (toks, stopped), g in zip(greedy, golds, strict=True)]
+    exact1 = [stopped and toks == g[:-1] for (toks, stopped), g in zip(single, golds, strict=True)]
+    agree_tf = sum(a == b for a, b in zip(tf, exact, strict=True)) / n
+    agree_1 = sum(a == b for a, b in zip(exact1, exact, strict=True)) / n
+    rows = [
+        f"| teacher-forced EM (knowlearn `eval/qa.py: teacher_forced`) | {tf_qps:,.0f} | {tf_qps / greedy_qps:.2f}x | {100 * agree_tf:.1f}% | >= 1.5x, 100% |",
+        f"| batched greedy generate() (knowlearn's greedy path, batch {args.batch}) | {greedy_qps:,.0f} | 1.00x | 100% (reference) | |",
+        f"| batch-1 generate() | {single_qps:,.0f} | {single_qps / greedy_qps:.2f}x | {100 * agree_1:.1f}% | |",
+    ]
+    text = (
+        "\n".join(
+            [
+                "# QA scoring speed",
+                "",
+                f"`python bench/eval_speed.py --questions {args.questions} --batch {args.batch}`, {date.today()}, {platform.machine()} CPU, 1 thread, "
+                f"torch {torch.__version__}, transformers {transformers.__version__}; embedded default model briefly trained; {n} questions, "
+                f"{100 * sum(exact) / n:.1f}% of them answered exactly by greedy decoding.",
+                "",
+                "| path | questions/s | vs batched generate() | EM verdicts agreeing with batched greedy | goal |",
+                "|---|---|---|---|---|",
+                *rows,
+            ]
+        )
+        + "\n"
+    )
+    Path(args.out).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
