@@ -6,6 +6,7 @@ import os
 
 import pytest
 import torch
+import transformers
 
 from knowlearn.config import ModelConfig, StageConfig
 from knowlearn.data.records import Document, Fact, QAPair
@@ -14,6 +15,9 @@ from knowlearn.train.batches import document_examples, qa_prompt
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 torch.set_num_threads(1)
+# As the CLI does: no library progress bars or warnings on stderr, whatever the test order.
+transformers.logging.set_verbosity_error()
+transformers.utils.logging.disable_progress_bar()
 
 PEOPLE = [
     ("Ada Reyes", "May 12, 1987", "Lisbon", "Physics"),

@@ -39,7 +39,7 @@ from knowlearn.eval.probe import probe_documents, run_probe
 from knowlearn.eval.qa import predict, score
 from knowlearn.experiment.cache import digest, file_digest, link, locked
 from knowlearn.io import write_json, write_jsonl
-from knowlearn.models.load import load_model, load_tokenizer
+from knowlearn.models.load import check_model, load_model, load_tokenizer
 from knowlearn.models.tiny import build_tiny_model, train_tokenizer
 from knowlearn.train.batches import Example, document_examples, qa_examples, qa_prompt
 from knowlearn.train.loop import train_stage
@@ -114,6 +114,25 @@ def tokenizer_corpus(docs: Sequence[Document], qa: Sequence[QAPair]) -> list[str
     return [d.text for d in docs] + [f"{qa_prompt(q.question)} {q.answer}" for q in qa]
 
 
+def check_model_and_tokenizer(cfg: RunConfig) -> PreTrainedTokenizerBase | None:
+    """Refuse a bad model.path / model.tokenizer from their configs (no weights read);
+    the model first, so a bad model.path is reported as such, not as a tokenizer."""
+    m = cfg.model
+    if m.path is not None:
+        try:
+            check_model(m.path)
+        except KnowlearnError as e:
+            raise KnowlearnError(e.reason, file=e.file, field="model.path") from None
+    if m.path is None and m.tokenizer is None:
+        return None
+    try:
+        return load_tokenizer(m.tokenizer or m.path, trust_remote_code=m.trust_remote_code)
+    except KnowlearnError as e:
+        raise KnowlearnError(
+            e.reason, file=e.file, field="model.tokenizer" if m.tokenizer else "model.path"
+        ) from None
+
+
 def prepare_model(
     cfg: RunConfig,
     out: Path,
@@ -125,15 +144,7 @@ def prepare_model(
     that identifies both: a local HF model, or the tiny default built on the spot."""
     m = cfg.model
     if m.path is not None:
-        try:  # the model first: a bad model.path is reported as such, not as a tokenizer
-            load_model(m.path, trust_remote_code=m.trust_remote_code)  # fail before any training
-        except KnowlearnError as e:
-            raise KnowlearnError(e.reason, file=e.file, field="model.path") from None
-        try:
-            tok = load_tokenizer(m.tokenizer or m.path, trust_remote_code=m.trust_remote_code)
-        except KnowlearnError as e:
-            field = "model.tokenizer" if m.tokenizer else "model.path"
-            raise KnowlearnError(e.reason, file=e.file, field=field) from None
+        tok = check_model_and_tokenizer(cfg)
         return (
             Path(m.path),
             tok,
@@ -337,6 +348,11 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
     main = acc.is_main_process
     out = Path(cfg.out)
     if main:
+        # Every user input is checked before anything is written, so a failed run never
+        # leaves a run directory that refuses its corrected rerun.
+        check_model_and_tokenizer(cfg)
+        if cfg.data.documents is not None:
+            prepare_data(cfg, out)
         prepare_out_dir(cfg)
     acc.wait_for_everyone()
     results_path = out / "results.json"

@@ -41,8 +41,6 @@ def test_paraphrases_get_fact_spans_and_lossy_ones_are_dropped_with_their_line(t
 @pytest.mark.parametrize(
     ("row", "field"),
     [
-        ({"id": "p1", "source": "nope", "text": "x"}, "source"),
-        ({"id": "p1", "source": "d0", "text": " "}, "text"),
         ({"id": "d0", "source": "d0", "text": "x"}, "id"),
         ({"id": "p1", "source": "d0"}, "text"),
         ({"id": "p1", "source": "d0", "text": "x", "facts": []}, "facts"),

@@ -43,13 +43,19 @@ def load_tokenizer(path: str | Path, trust_remote_code: bool = False) -> PreTrai
     return tok
 
 
-def load_model(
-    path: str | Path, dtype: torch.dtype = torch.float32, trust_remote_code: bool = False
-) -> PreTrainedModel:
-    """Load a causal LM from a local directory; refuse anything that is not one, before work starts."""
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+
+
+def check_model(path: str | Path) -> Path:
+    """Refuse, from its config alone (no weights read), a path that is not a causal LM."""
     p = _check_dir(path, "model")
     if (p / "adapter_config.json").is_file() and not (p / "config.json").is_file():
-        return _load_adapter(p, dtype, trust_remote_code)
+        return p
     cfg_file = p / "config.json"
     if not cfg_file.is_file():
         raise KnowlearnError("no config.json: not a Hugging Face model directory", file=p)
@@ -65,6 +71,20 @@ def load_model(
         raise KnowlearnError("expected a list of names", file=cfg_file, field="architectures")
     if arch and not any(a.endswith("ForCausalLM") or a.endswith("LMHeadModel") for a in arch):
         raise KnowlearnError(f"not a causal LM (architectures: {', '.join(arch)})", file=cfg_file)
+    if not any((p / w).is_file() for w in WEIGHT_FILES):
+        raise KnowlearnError(
+            f"no weights ({' or '.join(WEIGHT_FILES[:2])}) beside config.json", file=p
+        )
+    return p
+
+
+def load_model(
+    path: str | Path, dtype: torch.dtype = torch.float32, trust_remote_code: bool = False
+) -> PreTrainedModel:
+    """Load a causal LM from a local directory; refuse anything that is not one, before work starts."""
+    p = check_model(path)
+    if (p / "adapter_config.json").is_file() and not (p / "config.json").is_file():
+        return _load_adapter(p, dtype, trust_remote_code)
     try:
         return AutoModelForCausalLM.from_pretrained(
             p, dtype=dtype, trust_remote_code=trust_remote_code
