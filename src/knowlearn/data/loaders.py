@@ -37,6 +37,7 @@ from knowlearn.data.records import (
     Document,
     Fact,
     QAPair,
+    get_field,
     reject_unknown,
     write_records,
 )
@@ -328,36 +329,6 @@ def _assemble(
 # ---------------------------------------------------------------------------- helpers
 
 
-def _get(
-    obj: dict[str, Any],
-    name: str,
-    kind: type | tuple[type, ...],
-    file: PathLike,
-    line: int | None,
-    prefix: str = "",
-    *,
-    required: bool = True,
-    nonempty: bool = False,
-) -> Any:
-    """A field of the expected type; like `records.get_field`, for JSON without lines too."""
-    if name not in obj or (not required and obj[name] is None):
-        if required:
-            raise KnowlearnError("missing field", file=file, line=line, field=prefix + name)
-        return None
-    value = obj[name]
-    if not isinstance(value, kind) or isinstance(value, bool):
-        want = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-        raise KnowlearnError(
-            f"expected {want}, got {type(value).__name__}",
-            file=file,
-            line=line,
-            field=prefix + name,
-        )
-    if nonempty and isinstance(value, str) and not value.strip():
-        raise KnowlearnError("empty string", file=file, line=line, field=prefix + name)
-    return value
-
-
 def _read_text(path: Path) -> str:
     """UTF-8 text (a leading byte-order mark dropped); a decode error names its line."""
     data = path.read_bytes()
@@ -418,12 +389,12 @@ def _pit_items(path: PathLike) -> list[_PitItem]:
             f"got {type(obj).__name__}",
             file=path,
         )
-    kind = _get(obj, "type", str, path, None)
+    kind = get_field(obj, "type", str, path, None)
     if kind != "text_only":
         raise KnowlearnError(
             f"unknown type {kind!r} (supported: 'text_only')", file=path, field="type"
         )
-    instances = _get(obj, "instances", list, path, None)
+    instances = get_field(obj, "instances", list, path, None)
     if not instances:
         raise KnowlearnError("no instances", file=path, field="instances")
     items = []
@@ -433,8 +404,8 @@ def _pit_items(path: PathLike) -> list[_PitItem]:
             raise KnowlearnError(
                 f"expected object, got {type(inst).__name__}", file=path, field=where
             )
-        prompt = _get(inst, "text", str, path, None, where + ".")
-        output = _get(inst, "output", str, path, None, where + ".")
+        prompt = get_field(inst, "text", str, path, None, where + ".")
+        output = get_field(inst, "output", str, path, None, where + ".")
         m = _QA_TEXT_RE.fullmatch(prompt)
         if m:
             question = m.group(1).strip()
@@ -574,9 +545,9 @@ def load_wiki2023(docs_path: PathLike, qa_paths: Mapping[str, PathLike]) -> Load
         _check_split(split, "qa_paths")
 
     def parse_doc(obj: dict[str, Any], file: str, line: int) -> tuple[int, str, str]:
-        title = _get(obj, "title", str, file, line, nonempty=True).strip()
-        _get(obj, "genre", str, file, line, required=False)
-        body = _get(obj, "text", (list, str), file, line)
+        title = get_field(obj, "title", str, file, line, nonempty=True).strip()
+        get_field(obj, "genre", str, file, line, required=False)
+        body = get_field(obj, "text", (list, str), file, line)
         if isinstance(body, str):
             body = [body]
         for j, sentence in enumerate(body):
@@ -617,12 +588,12 @@ def load_wiki2023(docs_path: PathLike, qa_paths: Mapping[str, PathLike]) -> Load
     def parse_qa(
         obj: dict[str, Any], file: str, line: int
     ) -> tuple[str, str, str | None, str | None]:
-        question = _get(obj, "question", str, file, line, nonempty=True).strip()
-        answer = _get(obj, "answer", str, file, line, nonempty=True).strip()
-        name = _get(obj, "title", str, file, line, required=False)
+        question = get_field(obj, "question", str, file, line, nonempty=True).strip()
+        answer = get_field(obj, "answer", str, file, line, nonempty=True).strip()
+        name = get_field(obj, "title", str, file, line, required=False)
         if not (name and name.strip()):
-            name = _get(obj, "entity", str, file, line, required=False)
-        attribute = _get(obj, "attribute", str, file, line, required=False)
+            name = get_field(obj, "entity", str, file, line, required=False)
+        attribute = get_field(obj, "attribute", str, file, line, required=False)
         return question, answer, (name.strip() or None) if name else None, attribute
 
     exact = {t: i for i, t in enumerate(titles)}
@@ -720,7 +691,7 @@ def load_folder(folder: PathLike, qa_path: PathLike) -> Loaded:
 
     def parse_qa(obj: dict[str, Any], file: str, line: int) -> None:
         reject_unknown(obj, _FOLDER_QA_FIELDS, file, line)
-        qa_id = _get(obj, "id", str, file, line, required=False, nonempty=True)
+        qa_id = get_field(obj, "id", str, file, line, required=False, nonempty=True)
         qa_id = qa_id.strip() if qa_id is not None else f"qa-{line}"
         if qa_id in seen:
             raise KnowlearnError(
@@ -730,16 +701,16 @@ def load_folder(folder: PathLike, qa_path: PathLike) -> Loaded:
                 field="id",
             )
         seen[qa_id] = line
-        question = _get(obj, "question", str, file, line, nonempty=True).strip()
-        answer = _get(obj, "answer", str, file, line, nonempty=True).strip()
-        split = _get(obj, "split", str, file, line, required=False) or "test"
+        question = get_field(obj, "question", str, file, line, nonempty=True).strip()
+        answer = get_field(obj, "answer", str, file, line, nonempty=True).strip()
+        split = get_field(obj, "split", str, file, line, required=False) or "test"
         if split not in SPLITS:
             raise KnowlearnError(
                 f"must be one of {SPLITS}, got {split!r}", file=file, line=line, field="split"
             )
-        attribute = _get(obj, "attribute", str, file, line, required=False)
-        document = _get(obj, "document", str, file, line, required=False, nonempty=True)
-        entity = _get(obj, "entity", str, file, line, required=False, nonempty=True)
+        attribute = get_field(obj, "attribute", str, file, line, required=False)
+        document = get_field(obj, "document", str, file, line, required=False, nonempty=True)
+        entity = get_field(obj, "entity", str, file, line, required=False, nonempty=True)
         linked: list[int] | None = None
         if document is not None:
             key = document.strip().replace("\\", "/").removeprefix("./")

@@ -74,15 +74,24 @@ def get_field(
     obj: dict[str, Any],
     name: str,
     kind: type | tuple[type, ...],
-    file: str,
-    line: int,
+    file: str | Path,
+    line: int | None,
     prefix: str = "",
+    *,
+    required: bool = True,
+    nonempty: bool = False,
 ) -> Any:
-    if name not in obj:
-        raise KnowlearnError("missing field", file=file, line=line, field=prefix + name)
+    """A field of the expected type, or one error naming file, line and field.
+
+    `required=False` returns None for a missing or null field; `nonempty` refuses blank strings.
+    """
+    if name not in obj or (not required and obj[name] is None):
+        if required:
+            raise KnowlearnError("missing field", file=file, line=line, field=prefix + name)
+        return None
     value = obj[name]
     # bool is an int in Python; a span of `true` is still a type error.
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
         want = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
         raise KnowlearnError(
             f"expected {want}, got {type(value).__name__}",
@@ -100,6 +109,8 @@ def get_field(
                 line=line,
                 field=prefix + name,
             ) from None
+        if nonempty and not value.strip():
+            raise KnowlearnError("empty string", file=file, line=line, field=prefix + name)
     return value
 
 
