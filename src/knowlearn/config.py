@@ -170,7 +170,7 @@ class RunConfig:
     out: str = "runs/default"
     seed: int = 0  # training seed: model init and batch order
     threads: int = 0  # torch intra-op threads (0 = leave torch's default)
-    mixed_precision: str = "no"  # no | bf16 (fp32 on CPUs without bf16 hardware)
+    mixed_precision: str = "auto"  # auto (bf16 on a GPU that has it, else fp32) | bf16 | no
     pipeline: str = (
         "standard"  # standard (CPT -> IT) | pit (IT on train entities -> CPT) | mix (one stage)
     )
@@ -209,8 +209,8 @@ class RunConfig:
             ),
             (
                 "mixed_precision",
-                self.mixed_precision in ("no", "bf16"),
-                "must be 'no' or 'bf16' (fp16 is not supported)",
+                self.mixed_precision in ("auto", "no", "bf16"),
+                "must be 'auto', 'bf16' or 'no' (fp16 is not supported: SAM needs unscaled gradients)",
             ),
             ("threads", self.threads >= 0, "must be >= 0"),
             (

@@ -114,6 +114,13 @@ def tokenizer_corpus(docs: Sequence[Document], qa: Sequence[QAPair]) -> list[str
     return [d.text for d in docs] + [f"{qa_prompt(q.question)} {q.answer}" for q in qa]
 
 
+def resolve_precision(mixed_precision: str) -> str:
+    """`auto`: bf16 where the GPU supports it, fp32 otherwise (CPUs here have no fast bf16)."""
+    if mixed_precision != "auto":
+        return mixed_precision
+    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+
+
 def check_model_and_tokenizer(cfg: RunConfig) -> PreTrainedTokenizerBase | None:
     """Refuse a bad model.path / model.tokenizer from their configs (no weights read);
     the model first, so a bad model.path is reported as such, not as a tokenizer."""
@@ -344,7 +351,9 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
         torch.set_num_threads(cfg.threads)
     # Under `accelerate launch` every process runs this function: the main one writes the
     # files (data, tokenizer, init, results) while the others wait, and all of them train.
-    acc = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=cfg.mixed_precision)
+    acc = Accelerator(
+        cpu=not torch.cuda.is_available(), mixed_precision=resolve_precision(cfg.mixed_precision)
+    )
     main = acc.is_main_process
     out = Path(cfg.out)
     if main:
@@ -520,7 +529,7 @@ def plan_stages(
             file_digest(cfg.augment.paraphrases),
         ],
         "seed": cfg.seed,
-        "precision": cfg.mixed_precision,
+        "precision": resolve_precision(cfg.mixed_precision),
         "pipeline": cfg.pipeline,
         "lora": cfg.model.lora,
     }
