@@ -146,10 +146,11 @@ def train_stage(
     """Train from `init_dir`; write `out_dir/model` and `out_dir/done.json`; return the model dir.
 
     Resumes from `out_dir`'s latest checkpoint if there is one; does nothing if the stage
-    is already done. With `sam` (rho > 0) every step is a SAM step (see optim/sam.py for
-    how it stays exact under accumulation and DDP). The tokenizer, if given, is saved beside the final weights so the
-    output directory loads on its own with plain transformers. `stop_after` ends the run after that many steps without finishing
-    the stage (to test resume).
+    is already done. With `sam` (rho > 0) every step is a SAM step (see optim/sam.py for how
+    it stays exact under accumulation and DDP); with `lora` (r > 0) only a LoRA adapter
+    trains. The tokenizer, if given, is saved beside the final weights so the output
+    directory loads on its own with plain transformers. `stop_after` ends the run after that
+    many steps without finishing the stage (to test resume).
     """
     out_dir = Path(out_dir)
     final_dir = out_dir / "model"
