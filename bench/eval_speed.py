@@ -54,7 +54,7 @@ def main() -> None:
         trained = train_stage(
             init,
             examples,
-            StageConfig(epochs=8, lr=2e-3, checkpoint_every=0),
+            StageConfig(epochs=30, lr=3e-3, checkpoint_every=0),
             Path(tmp) / "t",
             seed=0,
             name="warm",
