@@ -73,6 +73,18 @@ def tokenizer(docs, qa):
     return train_tokenizer(corpus * 3, vocab_size=400)
 
 
+# `key=value` overrides for a whole run that takes seconds: 12 people, a 2-layer model.
+SMALL_RUN = [
+    "data.people=12",
+    "cpt.epochs=3",
+    "it.epochs=2",
+    "cpt.batch_size=8",
+    "model.hidden_size=32",
+    "model.intermediate_size=64",
+    "model.num_layers=2",
+    "model.num_heads=2",
+]
+
 TINY = ModelConfig(
     hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64, max_position_embeddings=128
 )

@@ -10,16 +10,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-TINY = [
-    "data.people=12",
-    "cpt.epochs=3",
-    "it.epochs=2",
-    "cpt.batch_size=8",
-    "model.hidden_size=32",
-    "model.intermediate_size=64",
-    "model.num_layers=2",
-    "model.num_heads=2",
-]
+from conftest import SMALL_RUN
 
 
 def _train(out: Path, processes: int, overrides: list[str]) -> Path:
@@ -38,7 +29,7 @@ def _train(out: Path, processes: int, overrides: list[str]) -> Path:
         "--dynamo_backend",
         "no",
     ]
-    cmd = [*launch, "-m", "knowlearn", "train", "--quiet", f"out={out}", *TINY, *overrides]
+    cmd = [*launch, "-m", "knowlearn", "train", "--quiet", f"out={out}", *SMALL_RUN, *overrides]
     done = subprocess.run(
         cmd,
         capture_output=True,

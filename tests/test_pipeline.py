@@ -4,20 +4,10 @@ import json
 
 import pytest
 
+from conftest import SMALL_RUN as SMALL
 from knowlearn.cli import main
 from knowlearn.config import load_config
 from knowlearn.pipeline import run
-
-SMALL = [
-    "data.people=12",
-    "cpt.epochs=3",
-    "it.epochs=2",
-    "cpt.batch_size=8",
-    "model.hidden_size=32",
-    "model.intermediate_size=64",
-    "model.num_layers=2",
-    "model.num_heads=2",
-]
 
 
 def test_train_writes_a_complete_run_directory(tmp_path, capsys):
