@@ -1,6 +1,5 @@
 import json
 import math
-import shutil
 
 import pytest
 import yaml
@@ -236,20 +235,22 @@ def test_an_experiment_with_no_finished_run_still_reports(tmp_path):
     assert mean_std([]) != mean_std([1.0])  # the empty case does not crash the stats either
 
 
-def test_demo_run_if_present(tmp_path):
-    """The real demo run, when this checkout has one (skipped on a fresh clone)."""
-    from pathlib import Path
+def test_report_on_a_real_tiny_experiment(tmp_path):
+    """Real run directories (not hand-written ones): two arms of a tiny experiment."""
+    from knowlearn.experiment.arms import load_experiment, run_experiment
 
-    demo = Path(__file__).parents[2] / "runs" / "demo"
-    if not (demo / "arms").is_dir():
-        pytest.skip("no runs/demo in this checkout")
-    copy = tmp_path / "demo"
-    shutil.copytree(
-        demo,
-        copy,
-        ignore=shutil.ignore_patterns(
-            "*.safetensors", "init", "data", "tokenizer", "predictions.jsonl", "model"
-        ),
+    (tmp_path / "exp.yaml").write_text(
+        "base:\n"
+        "  data: {people: 8}\n"
+        "  model: {hidden_size: 32, intermediate_size: 64, num_layers: 2, num_heads: 2}\n"
+        "  cpt: {epochs: 3, batch_size: 8}\n"
+        "  it: {epochs: 2}\n"
+        "arms: {baseline: {}, format: {augment: {cpt: {copies: 1}}}}\n"
+        "parallel: 2\n"
     )
-    md = write_report(copy).read_text()
-    assert "| baseline |" in md and (copy / "plots" / "qa_em.png").read_bytes()[:8] == PNG
+    exp = load_experiment(tmp_path / "exp.yaml", [f"out={tmp_path / 'run'}"])
+    run_experiment(exp, progress=False)
+    md = write_report(tmp_path / "run").read_text()
+    assert "| baseline |" in md and "| format |" in md and "Incomplete runs" in md
+    assert (tmp_path / "run" / "plots" / "qa_em.png").read_bytes()[:8] == PNG
+    assert (tmp_path / "run" / "plots" / "probe_vs_qa.png").read_bytes()[:8] == PNG
