@@ -356,12 +356,13 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
     )
     main = acc.is_main_process
     out = Path(cfg.out)
+    loaded = None  # the main process keeps what it read, rather than reading it again
     if main:
         # Every user input is checked before anything is written, so a failed run never
         # leaves a run directory that refuses its corrected rerun.
         check_model_and_tokenizer(cfg)
         if cfg.data.documents is not None:
-            prepare_data(cfg, out)
+            loaded = prepare_data(cfg, out)
         prepare_out_dir(cfg)
     acc.wait_for_everyone()
     results_path = out / "results.json"
@@ -373,10 +374,10 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
         timings[name] = round(time.perf_counter() - t, 2)
 
     t = time.perf_counter()
-    if main:
-        prepare_data(cfg, out)
+    if main and loaded is None:
+        loaded = prepare_data(cfg, out)  # synthetic biographies: generated into out/data
     acc.wait_for_everyone()
-    docs, qa = prepare_data(cfg, out)
+    docs, qa = loaded or prepare_data(cfg, out)
     train_qa = [q for q in qa if q.split == "train"]
     cpt_docs, paraphrase_log = list(docs), None
     if cfg.data.format_people:
