@@ -47,6 +47,40 @@ def _save(fig: Figure, path: str | Path) -> Path:
     return path
 
 
+def _bar_with_seeds(
+    ax,
+    x: float,
+    vals: list[float],
+    color,
+    *,
+    dot: float,
+    dot_lw: float,
+    err_lw: float | None = None,
+) -> tuple[float, float, float]:
+    """One arm's bar: the mean, its t-interval (2+ seeds) and every seed as a dot."""
+    mean, lo, hi = _interval(vals)
+    ax.bar(x, mean, width=0.65, color=color, alpha=0.8, edgecolor="black", lw=0.6)
+    if len(vals) >= 2:
+        ax.errorbar(
+            x,
+            mean,
+            yerr=[[mean - lo], [hi - mean]],
+            color="black",
+            capsize=5,
+            **({"lw": err_lw} if err_lw else {}),
+        )
+    ax.scatter(
+        [x + d for d in _jitter(len(vals))],
+        vals,
+        s=dot,
+        color="white",
+        edgecolor="black",
+        lw=dot_lw,
+        zorder=3,
+    )
+    return mean, lo, hi
+
+
 def _interval(vals: Sequence[float]) -> tuple[float, float, float]:
     mean = mean_std(vals)[0]
     lo, hi = t_interval(vals) if len(vals) >= 2 else (mean, mean)
@@ -81,19 +115,7 @@ def qa_em_per_arm(
     tops: list[float] = []
     for i, arm in enumerate(arms):
         vals = list(values[arm])
-        mean, lo, hi = _interval(vals)
-        ax.bar(i, mean, width=0.65, color=colors[arm], alpha=0.8, edgecolor="black", lw=0.6)
-        if len(vals) >= 2:
-            ax.errorbar(i, mean, yerr=[[mean - lo], [hi - mean]], color="black", capsize=5, lw=1.2)
-        ax.scatter(
-            [i + d for d in _jitter(len(vals))],
-            vals,
-            s=22,
-            color="white",
-            edgecolor="black",
-            lw=0.8,
-            zorder=3,
-        )
+        mean, lo, hi = _bar_with_seeds(ax, i, vals, colors[arm], dot=22, dot_lw=0.8, err_lw=1.2)
         top = max([hi, *vals])
         ax.annotate(
             f"{mean:.1f}",
@@ -299,19 +321,7 @@ def group_plot(
         ax.set_xticks(xs, [f"{x:g}" for x in xs])
     else:
         for i, (arm, _, vals) in enumerate(entries):
-            mean, lo, hi = _interval(list(vals))
-            ax.bar(i, mean, width=0.65, color=colors[arm], alpha=0.8, edgecolor="black", lw=0.6)
-            if len(vals) >= 2:
-                ax.errorbar(i, mean, yerr=[[mean - lo], [hi - mean]], color="black", capsize=5)
-            ax.scatter(
-                [i + d for d in _jitter(len(vals))],
-                vals,
-                s=18,
-                color="white",
-                edgecolor="black",
-                lw=0.7,
-                zorder=3,
-            )
+            mean, lo, hi = _bar_with_seeds(ax, i, list(vals), colors[arm], dot=18, dot_lw=0.7)
             ax.annotate(
                 f"{mean:.1f}",
                 (i, max(hi, *vals)),
