@@ -60,7 +60,24 @@ def main() -> None:
     split = f"## The main job's wall time by stage (seconds, from {args.demo})\n\n" + stage_split(
         Path(args.demo)
     )
-    gpu = "## GPU\n\nNo GPU was lent to the session that wrote these benchmarks: tokens/s, MFU and bf16 on a Qwen2-1.5B-shaped model are not measured yet.\n"
+    gpu_file = HERE / "results_gpu.md"
+    if torch.cuda.is_available():
+        for extra in ([], ["--compile"]):
+            out = HERE / f"results_gpu{'_compile' if extra else ''}.md"
+            subprocess.run(
+                [sys.executable, str(HERE / "gpu_step.py"), *extra, "--out", str(out)], check=True
+            )
+        gpu = "\n".join(
+            (HERE / f).read_text().replace("# ", "## ", 1)
+            for f in ("results_gpu.md", "results_gpu_compile.md")
+        )
+    elif gpu_file.is_file():
+        gpu = (
+            "## GPU (not re-measured: this run had no GPU; figures from a lent GPU, see below)\n\n"
+            + gpu_file.read_text().split("\n", 1)[1]
+        )
+    else:
+        gpu = "## GPU\n\nNo GPU here and no earlier GPU measurement.\n"
     (HERE / "results.md").write_text("\n".join([header, *sections, split, gpu]))
     print((HERE / "results.md").read_text())
 

@@ -25,31 +25,38 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
+from accelerate.utils import DistributedType
 from tqdm.auto import tqdm
 from transformers import (
-    PreTrainedModel,
     PreTrainedTokenizerBase,
     get_cosine_with_min_lr_schedule_with_warmup,
 )
 
 from knowlearn.config import LoraConfig, SAMConfig, StageConfig
+from knowlearn.errors import KnowlearnError
 from knowlearn.io import atomic_open, write_json, write_text
 from knowlearn.models.load import load_model
 from knowlearn.optim.sam import SAM, check_precision, sam_step
 from knowlearn.train.batches import IGNORE, Example, collate, epoch_batches
 
 LATEST = "latest"  # file naming the newest complete checkpoint directory
+FSDP_STATE = "accelerate"  # under FSDP: accelerate.save_state's folder inside a checkpoint
 DONE = "done.json"
 
 
 def make_optimizer(model: torch.nn.Module, cfg: StageConfig) -> torch.optim.Optimizer:
-    """AdamW; no weight decay on biases and norm weights (1-D tensors), as is standard."""
+    """AdamW; no weight decay on biases and norm weights (1-D tensors), as is standard.
+
+    Parameters already on a GPU get the fused kernel (one launch for all tensors, as
+    Trainer's default `adamw_torch_fused`); on CPU the default (foreach) implementation.
+    """
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [
         {"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
         {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
+    fused = bool(params) and all(p.device.type == "cuda" for p in params)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, fused=fused or None)
 
 
 EpochExamples = Callable[[int], Sequence[Example]]
@@ -101,19 +108,11 @@ def _latest_checkpoint(out_dir: Path) -> Path | None:
     return ckpt if (ckpt / "state.pt").is_file() else None
 
 
-def _save_checkpoint(
-    out_dir: Path, model: PreTrainedModel, state: dict[str, Any], step: int
-) -> None:
-    """Write checkpoint-STEP fully, then point `latest` at it, then delete older ones.
+def _publish_checkpoint(out_dir: Path, tmp: Path, name: str) -> None:
+    """Rename the fully written `tmp` to `name`, point `latest` at it, delete older ones.
 
     A kill at any moment leaves `latest` naming a complete checkpoint.
     """
-    name = f"checkpoint-{step}"
-    tmp = out_dir / f".{name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    with atomic_open(tmp / "state.pt", "wb") as f:
-        torch.save(state, f)
     final = out_dir / name
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
@@ -159,10 +158,21 @@ def train_stage(
     acc = accelerator or Accelerator(cpu=not torch.cuda.is_available())
     out_dir.mkdir(parents=True, exist_ok=True)
 
+    fsdp = acc.distributed_type == DistributedType.FSDP
+    if fsdp and ((sam is not None and sam.rho > 0) or (lora is not None and lora.r > 0)):
+        raise KnowlearnError(
+            "FSDP shards parameters, which SAM's perturbation and LoRA here do not support: "
+            "launch SAM or LoRA stages with configs/accelerate/ddp.yaml",
+            field="optim.sam.rho" if sam is not None and sam.rho > 0 else "model.lora.r",
+        )
     ckpt = _latest_checkpoint(out_dir)
     torch.manual_seed(seed)  # before the model: a fresh LoRA adapter's init draws from it
     random.seed(seed)
-    model = _trainable_model(init_dir, ckpt, lora, dtype)
+    # Under FSDP a checkpoint's weights and optimizer come back through accelerate after
+    # wrapping (load_state below); otherwise the checkpoint's weights load here.
+    model = _trainable_model(init_dir, None if fsdp else ckpt, lora, dtype)
+    if acc.device.type == "cuda" and not fsdp:
+        model.to(acc.device)  # before the optimizer, which then picks its fused kernel
     optimizer = make_optimizer(model, cfg)
     data = examples if callable(examples) else (lambda epoch: examples)
     total, step_batches = plan_steps(data, cfg, seed)
@@ -174,13 +184,16 @@ def train_stage(
     if ckpt is not None:
         # Our own file, written above; weights_only keeps it from running any pickled code.
         state = torch.load(ckpt / "state.pt", weights_only=True)
-        optimizer.load_state_dict(state["optimizer"])
+        if not fsdp:
+            optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start, tokens, elapsed0 = state["step"], state["tokens"], state["elapsed"]
         torch.set_rng_state(state["torch_rng"])
         random.setstate(state["python_rng"])
     pad_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
     model, optimizer = acc.prepare(model, optimizer)
+    if fsdp and ckpt is not None:
+        acc.load_state(ckpt / FSDP_STATE)
     model.train()
     world, rank = acc.num_processes, acc.process_index
     sharp = None
@@ -270,13 +283,16 @@ def train_stage(
                 )
             if stopping:
                 bar.close()
+                acc.free_memory()
                 return final_dir
     bar.close()
+    # Under FSDP every process takes part in gathering the full weights.
+    full_state = acc.get_state_dict(model) if fsdp else None
     if acc.is_main_process:
         trained = acc.unwrap_model(model)
         if lora is not None and lora.r > 0 and lora.merge:
             trained = trained.merge_and_unload()  # a plain transformers model again
-        trained.save_pretrained(final_dir)
+        trained.save_pretrained(final_dir, state_dict=full_state)
         if tokenizer is not None:
             tokenizer.save_pretrained(final_dir)
         summary = {
@@ -293,6 +309,7 @@ def train_stage(
             shutil.rmtree(old, ignore_errors=True)
         (out_dir / LATEST).unlink(missing_ok=True)
     acc.wait_for_everyone()
+    acc.free_memory()  # the accelerator forgets this stage's model, so the next stage's is alone
     return final_dir
 
 
@@ -349,17 +366,31 @@ def _checkpoint(
     tokens: int,
     elapsed: float,
 ) -> None:
+    """checkpoint-STEP/: weights (save_pretrained) and state.pt (optimizer, scheduler, RNG,
+    step); under FSDP, accelerate's sharded model + optimizer state instead of both."""
+    name = f"checkpoint-{step}"
+    tmp = out_dir / f".{name}.tmp"
+    if acc.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+    fsdp = acc.distributed_type == DistributedType.FSDP
+    if fsdp:
+        acc.wait_for_everyone()
+        acc.save_state(tmp / FSDP_STATE)  # every process writes its part
     if acc.is_main_process:
         state = {
             "step": step,
             "tokens": tokens,
             "elapsed": elapsed,
-            "optimizer": optimizer.state_dict(),
+            "optimizer": None if fsdp else optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "torch_rng": torch.get_rng_state(),
             "python_rng": random.getstate(),
         }
-        _save_checkpoint(out_dir, acc.unwrap_model(model), state, step)
+        if not fsdp:
+            acc.unwrap_model(model).save_pretrained(tmp)
+        with atomic_open(tmp / "state.pt", "wb") as f:
+            torch.save(state, f)
+        _publish_checkpoint(out_dir, tmp, name)
     acc.wait_for_everyone()
 
 
