@@ -15,11 +15,14 @@ there, so re-running a killed run only does what is missing.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
+import os
 import random
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +41,41 @@ from knowlearn.eval.facts import fact_accuracy, fact_token_correct
 from knowlearn.eval.probe import probe_documents, run_probe
 from knowlearn.eval.qa import predict, score
 from knowlearn.experiment.cache import digest, file_digest, link, locked
+from knowlearn.faults import kill_point
 from knowlearn.io import write_json, write_jsonl
 from knowlearn.models.load import check_model, load_model, load_tokenizer
 from knowlearn.models.tiny import build_tiny_model, train_tokenizer
 from knowlearn.train.batches import Example, document_examples, qa_examples, qa_prompt
 from knowlearn.train.loop import train_stage
+
+
+@contextmanager
+def run_dir_lock(out: Path) -> Iterator[None]:
+    """Hold `out/.lock` while this process writes the run; a second run into `out` fails at once
+    (an advisory flock: the kernel drops it when the holder dies, even by SIGKILL)."""
+    if out.exists() and not out.is_dir():
+        raise KnowlearnError("is a file, not a run directory; choose another `out`", file=out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        f = open(out / ".lock", "a+", encoding="utf-8")  # noqa: SIM115 (closed below)
+    except OSError as e:
+        raise KnowlearnError(f"cannot write the run directory: {e.strerror}", file=out) from None
+    with f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "?"
+            raise KnowlearnError(
+                f"is in use by another knowlearn run (pid {holder}); wait for it to end, "
+                "or choose another `out`",
+                file=out,
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        yield
 
 
 def prepare_out_dir(cfg: RunConfig) -> Path:
@@ -313,6 +346,7 @@ def evaluate(
         progress=progress,
     )
     memo = fact_accuracy(fact_token_correct(model, tok, docs, batch_size=cfg.eval.batch_size))
+    kill_point("eval")
     rows = [
         {
             "id": p.qa.id,
@@ -354,16 +388,28 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
     acc = Accelerator(
         cpu=not torch.cuda.is_available(), mixed_precision=resolve_precision(cfg.mixed_precision)
     )
+    loaded = None  # the main process keeps what it read, rather than reading it again
+    if not acc.is_main_process:
+        return _run(cfg, acc, loaded, progress, t_start)
+    # Every user input is checked before anything is written, so a failed run never
+    # leaves a run directory that refuses its corrected rerun.
+    check_model_and_tokenizer(cfg)
+    if cfg.data.documents is not None:
+        loaded = prepare_data(cfg, Path(cfg.out))
+    with run_dir_lock(Path(cfg.out)):
+        prepare_out_dir(cfg)
+        return _run(cfg, acc, loaded, progress, t_start)
+
+
+def _run(
+    cfg: RunConfig,
+    acc: Accelerator,
+    loaded: tuple[list[Document], list[QAPair]] | None,
+    progress: bool,
+    t_start: float,
+) -> dict[str, Any]:
     main = acc.is_main_process
     out = Path(cfg.out)
-    loaded = None  # the main process keeps what it read, rather than reading it again
-    if main:
-        # Every user input is checked before anything is written, so a failed run never
-        # leaves a run directory that refuses its corrected rerun.
-        check_model_and_tokenizer(cfg)
-        if cfg.data.documents is not None:
-            loaded = prepare_data(cfg, out)
-        prepare_out_dir(cfg)
     acc.wait_for_everyone()
     results_path = out / "results.json"
     if results_path.is_file():
@@ -376,6 +422,7 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
     t = time.perf_counter()
     if main and loaded is None:
         loaded = prepare_data(cfg, out)  # synthetic biographies: generated into out/data
+    kill_point("data_written")
     acc.wait_for_everyone()
     docs, qa = loaded or prepare_data(cfg, out)
     train_qa = [q for q in qa if q.split == "train"]
@@ -478,6 +525,7 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
         "seconds": timings | {"total": round(time.perf_counter() - t_start, 2)},
     }
     write_jsonl(out / "predictions.jsonl", rows)
+    kill_point("results_write")
     write_json(results_path, results)
     acc.wait_for_everyone()
     return results

@@ -34,6 +34,7 @@ from transformers import (
 
 from knowlearn.config import LoraConfig, SAMConfig, StageConfig
 from knowlearn.errors import KnowlearnError
+from knowlearn.faults import kill_point
 from knowlearn.io import atomic_open, write_json, write_text
 from knowlearn.models.load import load_model
 from knowlearn.optim.sam import SAM, check_precision, sam_step
@@ -256,6 +257,7 @@ def train_stage(
             bar.update(1)
             bar.set_postfix(loss=f"{loss_value:.3f}")
             done_steps = step + 1
+            kill_point("train_step")
             if acc.is_main_process and (done_steps % 10 == 0 or done_steps == total):
                 row = {
                     "step": done_steps,
@@ -295,6 +297,7 @@ def train_stage(
         trained.save_pretrained(final_dir, state_dict=full_state)
         if tokenizer is not None:
             tokenizer.save_pretrained(final_dir)
+        kill_point("stage_end")
         summary = {
             "stage": name,
             "steps": total,
@@ -388,6 +391,7 @@ def _checkpoint(
         }
         if not fsdp:
             acc.unwrap_model(model).save_pretrained(tmp)
+        kill_point("checkpoint_write")
         with atomic_open(tmp / "state.pt", "wb") as f:
             torch.save(state, f)
         _publish_checkpoint(out_dir, tmp, name)
