@@ -119,7 +119,8 @@ def teacher_forced(
     order = sorted(range(len(sequences)), key=lambda i: sum(map(len, sequences[i])))
     out = [False] * len(sequences)
     for idx in _batches(order, batch_size):
-        rows = [sequences[i][0] + sequences[i][1] for i in idx]
+        # The last target token is predicted, never read: leave it out of the input.
+        rows = [sequences[i][0] + sequences[i][1][:-1] for i in idx]
         width = max(map(len, rows))
         ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
         mask = torch.zeros_like(ids)

@@ -203,8 +203,10 @@ def train_stage(
         sharp = SAM(optimizer, rho=sam.rho, adaptive=sam.adaptive, every=sam.every, sync=sam.sync)
         sharp.step_count = start
 
-    def global_sum(x: int | float) -> float:
-        return float(acc.reduce(torch.tensor(x, device=acc.device), reduction="sum").item())
+    def global_sums(*xs: float) -> list[float]:
+        """Each number summed over all processes, in one all-reduce (float64: exact counts)."""
+        t = torch.tensor(xs, dtype=torch.float64, device=acc.device)
+        return acc.reduce(t, reduction="sum").tolist()
 
     def clip() -> None:
         if cfg.max_grad_norm > 0:
@@ -227,9 +229,11 @@ def train_stage(
             micro = [collate(batch[rank::world], pad_id) for batch in step_batches(step)]
             # Normalize by the label tokens of the whole optimizer batch (all micro-batches,
             # all processes); DDP averages over processes, hence the / world.
-            scale = (
-                global_sum(sum(int((mb["labels"][:, 1:] != IGNORE).sum()) for mb in micro)) / world
+            labelled, step_tokens = global_sums(
+                sum(int((mb["labels"][:, 1:] != IGNORE).sum()) for mb in micro),
+                sum(int(mb["attention_mask"].sum()) for mb in micro),
             )
+            scale = labelled / world
 
             def loss_fn(mb: dict[str, torch.Tensor], scale: float = scale) -> torch.Tensor:
                 mb = {k: v.to(acc.device) for k, v in mb.items()}
@@ -252,8 +256,8 @@ def train_stage(
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
             scheduler.step()
-            loss_value = global_sum(local / world)
-            tokens += int(global_sum(sum(int(mb["attention_mask"].sum()) for mb in micro)))
+            (loss_value,) = global_sums(local / world)
+            tokens += int(step_tokens)
             bar.update(1)
             bar.set_postfix(loss=f"{loss_value:.3f}")
             done_steps = step + 1
