@@ -187,6 +187,19 @@ def previous_run(config_text: str | None = None) -> Build:
     return build
 
 
+_HELD: list[Any] = []  # locks held for the rest of the session (released at exit)
+
+
+def run_in_use(tmp: Path) -> list[str]:
+    """Another run holds tmp/run's lock (as a live `knowlearn train` would)."""
+    from knowlearn.pipeline import run_dir_lock
+
+    lock = run_dir_lock(tmp / "run")
+    lock.__enter__()
+    _HELD.append(lock)
+    return train(tmp)
+
+
 def eval_qa_missing(tmp: Path) -> list[str]:
     return ["eval", "--model", str(tmp / "model"), "--qa", str(tmp / "nope.jsonl")]
 
@@ -811,6 +824,14 @@ CASES = [
         "afile/run",
     ),
     Case(
+        "out-in-use",
+        "`out` is being written by another run (its lock is held)",
+        run_in_use,
+        ("is in use by another knowlearn run (pid",),
+        "run",
+        note="nothing written: no data/, the lock file untouched",
+    ),
+    Case(
         "out-is-file",
         "`out` is a regular file",
         lambda tmp: train(tmp, f"out={a_file(tmp)}"),
@@ -952,8 +973,10 @@ def snapshot(root: Path) -> dict[str, str]:
 
 
 def catalog_message(err: str, tmp: Path) -> str:
-    """The error line as the catalog shows it: without the prefix, tmp paths as $TMP."""
-    return err.strip().removeprefix("knowlearn: error: ").replace(str(tmp), "$TMP")
+    """The error line as the catalog shows it: without the prefix, tmp paths as $TMP, process
+    ids as $PID."""
+    line = err.strip().removeprefix("knowlearn: error: ").replace(str(tmp), "$TMP")
+    return re.sub(r"\(pid \d+\)", "(pid $PID)", line)
 
 
 def md_cell(text: str) -> str:
