@@ -113,3 +113,33 @@ def test_a_second_run_into_a_locked_run_directory_is_refused(tmp_path):
     with run_dir_lock(out), pytest.raises(KnowlearnError, match=busy):
         run(cfg, progress=False)
     assert not (out / "data").exists()  # the refused run wrote nothing
+
+
+def test_a_full_disk_while_writing_results_is_one_line_and_loses_nothing(
+    tmp_path, monkeypatch, capsys
+):
+    import errno
+
+    from knowlearn import io
+    from knowlearn.cli import main
+
+    real_fsync = io.os.fsync
+
+    def fsync(fd: int) -> None:
+        if ".results.json." in os.readlink(f"/proc/self/fd/{fd}"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    out = tmp_path / "run"
+    argv = ["train", "--quiet", f"out={out}", *SMALL_RUN]
+    monkeypatch.setattr(io.os, "fsync", fsync)
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no space left on the device" in err[0], err
+    assert not (out / "results.json").exists()
+    assert not list(out.rglob("*.tmp")), "no temp file is left behind"
+    written = (out / "predictions.jsonl").read_text()
+    monkeypatch.setattr(io.os, "fsync", real_fsync)  # space freed
+    assert main(argv) == 0
+    assert (out / "predictions.jsonl").read_text() == written
+    assert json.loads((out / "results.json").read_text())["stages"]["it"]["steps"] > 0

@@ -6,6 +6,7 @@ Errors in the user's input print as one line naming the file, line and field, an
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import os
@@ -358,3 +359,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("knowlearn: interrupted (rerun the same command to resume)", file=sys.stderr)
         return 130
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        # Every file is written to a temp file and renamed, so what was there is intact.
+        where = f"{e.filename}: " if e.filename else ""
+        print(
+            f"knowlearn: error: {where}no space left on the device ({e.strerror}); files already "
+            "written are intact: free some space and rerun the same command to resume",
+            file=sys.stderr,
+        )
+        return 1
