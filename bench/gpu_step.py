@@ -178,7 +178,7 @@ def _profiler(on: bool):
 KERNEL_KINDS = {  # first match wins, on the lower-cased kernel name
     "matmul (gemm)": ("gemm", "nvjet", "cutlass", "xmma", "cublas", "sm90_"),
     "attention (flash/sdpa)": ("flash", "fmha", "attention", "efficient"),
-    "optimizer (fused AdamW)": ("adam", "multi_tensor"),
+    "optimizer + grad norm (multi-tensor)": ("adam", "multi_tensor"),
     "softmax / loss": ("softmax", "nll", "cross_entropy", "log_softmax"),
     "casts and copies": ("copy", "cast", "to_copy", "convert"),
     "reductions and norms": ("reduce", "norm", "rsqrt", "mean", "sum"),
