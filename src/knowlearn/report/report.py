@@ -616,7 +616,10 @@ def render_markdown(
         md += ["", f"## Group: {name} (varies `{g['param']}`)", ""]
         md += [f"| arm | {g['param']} | held-out QA EM (%) |", "|---|---|---|"]
         for m in g["arms"]:
-            md.append(f"| {m['arm']} | {json.dumps(m['value'])} | {_em_cell(m['test_em'])} |")
+            value = json.dumps(m["value"])
+            if m["value"] == [] and g["param"].endswith(".transforms"):
+                value = "[] (all)"  # an empty transform list draws from every transform
+            md.append(f"| {m['arm']} | {value} | {_em_cell(m['test_em'])} |")
         if g["missing_arms"]:
             md += [
                 "",
