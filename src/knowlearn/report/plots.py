@@ -291,7 +291,11 @@ def group_plot(
     tops: list[float] = []
     if numeric:
         entries = sorted(entries, key=lambda e: e[1])
-        xs = [float(e[1]) for e in entries]
+        values = [float(e[1]) for e in entries]
+        span = (values[-1] - values[0]) or 1.0
+        crowded = any(b - a < 0.05 * span for a, b in zip(values, values[1:], strict=False))
+        # Values bunched at one end (rho 0, 0.01, 0.05, 0.2): evenly spaced, labelled by value.
+        xs = [float(i) for i in range(len(values))] if crowded else values
         stats = [_interval(list(e[2])) for e in entries]
         dx = 0.02 * ((max(xs) - min(xs)) or 1.0)  # seed dots just right of the mean
         ax.errorbar(
@@ -304,7 +308,7 @@ def group_plot(
             lw=1.5,
             label="mean (95% t-interval)",
         )
-        for (arm, x, vals), (_, _, hi) in zip(entries, stats, strict=True):
+        for (arm, _, vals), x, (_, _, hi) in zip(entries, xs, stats, strict=True):
             ax.scatter(
                 [x + dx] * len(vals), vals, s=18, color="white", edgecolor="black", lw=0.7, zorder=3
             )
@@ -317,8 +321,8 @@ def group_plot(
                 fontsize=8,
             )
             tops.append(max(hi, *vals) + 6)
-        ax.set_xlabel(param)
-        ax.set_xticks(xs, [f"{x:g}" for x in xs])
+        ax.set_xlabel(param + (" (evenly spaced)" if crowded else ""))
+        ax.set_xticks(xs, [f"{v:g}" for v in values])
     else:
         for i, (arm, _, vals) in enumerate(entries):
             mean, lo, hi = _bar_with_seeds(ax, i, list(vals), colors[arm], dot=18, dot_lw=0.7)
@@ -331,11 +335,12 @@ def group_plot(
                 fontsize=9,
             )
             tops.append(max(hi, *vals) + 4)
+        tilt = len(entries) > 4 or max(len(e[0]) for e in entries) > 12
         ax.set_xticks(
             range(len(entries)),
             [e[0] for e in entries],
-            rotation=25 if len(entries) > 4 else 0,
-            ha="right" if len(entries) > 4 else "center",
+            rotation=25 if tilt else 0,
+            ha="right" if tilt else "center",
         )
         ax.set_xlabel(f"arm (varies {param})")
     if baseline_mean is not None and math.isfinite(baseline_mean):

@@ -140,9 +140,10 @@ def pearson(xs: Sequence[float], ys: Sequence[float]) -> float:
     mx, my = math.fsum(xs) / n, math.fsum(ys) / n
     dx, dy = [x - mx for x in xs], [y - my for y in ys]
     sxx, syy = math.fsum(d * d for d in dx), math.fsum(d * d for d in dy)
-    if sxx == 0.0 or syy == 0.0:
+    denom = math.sqrt(sxx) * math.sqrt(syy)  # not sqrt(sxx * syy), which can underflow to 0
+    if denom == 0.0:
         return NAN
-    r = math.fsum(a * b for a, b in zip(dx, dy, strict=True)) / math.sqrt(sxx * syy)
+    r = math.fsum(a * b for a, b in zip(dx, dy, strict=True)) / denom
     return max(-1.0, min(1.0, r))
 
 
