@@ -49,17 +49,23 @@ from knowlearn.train.batches import Example, document_examples, qa_examples, qa_
 from knowlearn.train.loop import train_stage
 
 
-@contextmanager
-def run_dir_lock(out: Path) -> Iterator[None]:
-    """Hold `out/.lock` while this process writes the run; a second run into `out` fails at once
-    (an advisory flock: the kernel drops it when the holder dies, even by SIGKILL)."""
+def _writing_run_dir(out: Path, write: Callable[[], Any]) -> Any:
+    """Create `out` (refusing a file in its place), then `write()`; an OSError from either is
+    one error naming the run directory."""
     if out.exists() and not out.is_dir():
         raise KnowlearnError("is a file, not a run directory; choose another `out`", file=out)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        f = open(out / ".lock", "a+", encoding="utf-8")  # noqa: SIM115 (closed below)
+        return write()
     except OSError as e:
         raise KnowlearnError(f"cannot write the run directory: {e.strerror}", file=out) from None
+
+
+@contextmanager
+def run_dir_lock(out: Path) -> Iterator[None]:
+    """Hold `out/.lock` while this process writes the run; a second run into `out` fails at once
+    (an advisory flock: the kernel drops it when the holder dies, even by SIGKILL)."""
+    f = _writing_run_dir(out, lambda: open(out / ".lock", "a+", encoding="utf-8"))  # noqa: SIM115 (closed below)
     with f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -102,13 +108,7 @@ def prepare_out_dir(cfg: RunConfig) -> Path:
                 f"already holds a different run (changed: {', '.join(diff)}); choose another `out`, or delete it",
                 file=out,
             )
-    if out.exists() and not out.is_dir():
-        raise KnowlearnError("is a file, not a run directory; choose another `out`", file=out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, saved)
-    except OSError as e:
-        raise KnowlearnError(f"cannot write the run directory: {e.strerror}", file=out) from None
+    _writing_run_dir(out, lambda: save_config(cfg, saved))
     return out
 
 

@@ -160,11 +160,13 @@ def train_stage(
     out_dir.mkdir(parents=True, exist_ok=True)
 
     fsdp = acc.distributed_type == DistributedType.FSDP
-    if fsdp and ((sam is not None and sam.rho > 0) or (lora is not None and lora.r > 0)):
+    use_sam = sam is not None and sam.rho > 0
+    use_lora = lora is not None and lora.r > 0
+    if fsdp and (use_sam or use_lora):
         raise KnowlearnError(
             "FSDP shards parameters, which SAM's perturbation and LoRA here do not support: "
             "launch SAM or LoRA stages with configs/accelerate/ddp.yaml",
-            field="optim.sam.rho" if sam is not None and sam.rho > 0 else "model.lora.r",
+            field="optim.sam.rho" if use_sam else "model.lora.r",
         )
     ckpt = _latest_checkpoint(out_dir)
     torch.manual_seed(seed)  # before the model: a fresh LoRA adapter's init draws from it
@@ -198,7 +200,7 @@ def train_stage(
     model.train()
     world, rank = acc.num_processes, acc.process_index
     sharp = None
-    if sam is not None and sam.rho > 0:
+    if use_sam:
         check_precision(acc.mixed_precision)
         sharp = SAM(optimizer, rho=sam.rho, adaptive=sam.adaptive, every=sam.every, sync=sam.sync)
         sharp.step_count = start
@@ -296,7 +298,7 @@ def train_stage(
     full_state = acc.get_state_dict(model) if fsdp else None
     if acc.is_main_process:
         trained = acc.unwrap_model(model)
-        if lora is not None and lora.r > 0 and lora.merge:
+        if use_lora and lora.merge:
             trained = trained.merge_and_unload()  # a plain transformers model again
         trained.save_pretrained(final_dir, state_dict=full_state)
         if tokenizer is not None:
