@@ -78,6 +78,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         fullname=d.fullname,
         train_fraction=d.train_fraction,
         question_templates=d.question_templates,
+        value_first=d.value_first,
     )
     for name, path in paths.items():
         print(f"{name}: {path}")

@@ -38,6 +38,8 @@ class DataConfig:
     format_people: int = (
         0  # synthetic people added to CPT + IT to teach answering (for data without train QA)
     )
+    value_first: bool = False  # also use templates that put the value before the name (an ablation)
+    validation_fraction: float = 0.0  # QA-train people held out of IT to pick its best epoch
 
 
 @dataclass
@@ -105,6 +107,7 @@ class FormatConfig:
     online: bool = False  # re-sample every copy's format each epoch (else fixed once)
     transforms: tuple[str, ...] = ()  # names from knowlearn.augment.TRANSFORMS (empty = all)
     max_chain: int = 3  # transforms composed per copy, at most
+    duplicate: bool = False  # copies are exact duplicates: the control for formatting
 
 
 @dataclass
@@ -155,6 +158,8 @@ class BaseConfig:
     )  # formatting variety the base model sees
     train: StageConfig = field(default_factory=_base_train_default)
     seed: int | None = None  # the base model's own seed (None = the run's seed)
+    qa_fraction: float = 1.0  # base people whose QA is mixed in; the rest measure the base's QA
+    replay: float = 0.0  # base documents replayed in CPT, as a share of the CPT documents
 
 
 @dataclass
@@ -234,6 +239,18 @@ class RunConfig:
                 "a base stage needs synthetic biographies (data.documents is set)",
             ),
             ("base.renderings", self.base.renderings >= 1, "must be >= 1"),
+            ("base.qa_fraction", 0 < self.base.qa_fraction <= 1, "must be in (0, 1]"),
+            ("base.replay", self.base.replay >= 0, "must be >= 0"),
+            (
+                "base.replay",
+                self.base.replay == 0 or self.base.people > 0,
+                "replays base documents: needs a base stage (base.people > 0)",
+            ),
+            (
+                "data.validation_fraction",
+                0 <= self.data.validation_fraction < 1,
+                "must be in [0, 1)",
+            ),
             ("optim.sam.every", self.optim.sam.every >= 1, "must be >= 1"),
             (
                 "optim.sam.sync",

@@ -33,19 +33,29 @@ from transformers import PreTrainedTokenizerBase
 
 from knowlearn.augment.apply import format_documents, format_questions
 from knowlearn.augment.paraphrase import read_paraphrases
-from knowlearn.config import RunConfig, SAMConfig, save_config, to_dict
+from knowlearn.config import FormatConfig, RunConfig, SAMConfig, save_config, to_dict
 from knowlearn.data import bios
 from knowlearn.data.records import Document, QAPair, read_documents, read_qa
+from knowlearn.data.splits import VALIDATION, hold_out_validation
 from knowlearn.errors import KnowlearnError
-from knowlearn.eval.facts import fact_accuracy, fact_token_correct
+from knowlearn.eval.errors import classify_errors
+from knowlearn.eval.facts import fact_accuracy, fact_token_correct, recoverable_facts
 from knowlearn.eval.probe import probe_documents, run_probe
-from knowlearn.eval.qa import predict, score
+from knowlearn.eval.qa import predict, score, teacher_forced_em
+from knowlearn.eval.tokens import entity_token_mismatch
 from knowlearn.experiment.cache import digest, file_digest, link, locked
 from knowlearn.faults import kill_point
 from knowlearn.io import write_json, write_jsonl
 from knowlearn.models.load import check_model, load_model, load_tokenizer
 from knowlearn.models.tiny import build_tiny_model, train_tokenizer
-from knowlearn.train.batches import Example, document_examples, qa_examples, qa_prompt
+from knowlearn.train.batches import (
+    Example,
+    document_examples,
+    document_text_for_model,
+    qa_examples,
+    qa_prompt,
+)
+from knowlearn.train.epochs import EpochEval
 from knowlearn.train.loop import train_stage
 
 
@@ -139,12 +149,19 @@ def prepare_data(cfg: RunConfig, out: Path) -> tuple[list[Document], list[QAPair
             fullname=d.fullname,
             train_fraction=d.train_fraction,
             question_templates=d.question_templates,
+            value_first=d.value_first,
         )
     return read_documents(data_dir / "documents.jsonl"), read_qa(data_dir / "qa.jsonl")
 
 
 def tokenizer_corpus(docs: Sequence[Document], qa: Sequence[QAPair]) -> list[str]:
-    return [d.text for d in docs] + [f"{qa_prompt(q.question)} {q.answer}" for q in qa]
+    """What the tiny tokenizer is trained on: the documents as the model reads them, one
+    formatted copy of each (so a word after a markup or line-break sign is a piece the
+    tokenizer knows, not split into letters), and the QA as prompted."""
+    formatted = format_documents(docs, FormatConfig(copies=1, include_original=False), seed=0)
+    return [document_text_for_model(d.text) for d in [*docs, *formatted]] + [
+        f"{qa_prompt(q.question)} {q.answer}" for q in qa
+    ]
 
 
 def resolve_precision(mixed_precision: str) -> str:
@@ -248,12 +265,14 @@ def prepare_start(
                 format_documents(b_docs, cfg.base.format, seed, e),
                 cfg.base.train.max_length,
             ),
-            qa_examples(tok, b_qa, cfg.base.train.max_length),
+            qa_examples(tok, [q for q in b_qa if q.split == "train"], cfg.base.train.max_length),
         ),
         cfg.base.format.online,
     )
+    # Replay is a CPT setting: arms that replay more or less share one base model.
+    base_key = dataclasses.replace(cfg.base, replay=0.0)
     key = digest(
-        {"init": key, "base": cfg.base, "data": [cfg.data.people, cfg.data.seed, cfg.data.fullname]}
+        {"init": key, "base": base_key, "data": [cfg.data.people, cfg.data.seed, cfg.data.fullname]}
     )
     base_dir = _stage(
         cfg,
@@ -270,17 +289,72 @@ def prepare_start(
             accelerator=acc,
             tokenizer=tok,
             progress=progress,
+            epoch_eval=base_curve(tok, b_qa, cfg.eval.batch_size),
         ),
         main=acc.is_main_process,
     )
+    if acc.is_main_process:
+        base_report(base_dir, tok, b_qa, cfg)
     return base_dir, tok, key
+
+
+BASE_REPORT = "base_qa.json"
+
+
+def base_curve(
+    tok: PreTrainedTokenizerBase, b_qa: Sequence[QAPair], batch_size: int
+) -> EpochEval | None:
+    """The base model's held-out QA after every epoch (logged, not selected on): how long
+    it must train to pass its gate."""
+    held = [q for q in b_qa if q.split == "test"]
+    if not held:
+        return None
+    return EpochEval(
+        lambda m: {"qa_heldout_em": teacher_forced_em(m, tok, held, batch_size=batch_size)}
+    )
+
+
+def base_report(
+    base_dir: Path, tok: PreTrainedTokenizerBase, b_qa: Sequence[QAPair], cfg: RunConfig
+) -> dict[str, Any]:
+    """The base model's own QA: on base people whose QA it trained on, and on those whose
+    QA it never saw (the gate: a stand-in for a pre-trained LLM must extract facts it read).
+    Written once beside the cached base model."""
+    path = base_dir.parent / BASE_REPORT
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    model = load_model(base_dir)
+    by_split = {
+        split: teacher_forced_em(
+            model, tok, [q for q in b_qa if q.split == split], batch_size=cfg.eval.batch_size
+        )
+        for split in ("train", "test")
+    }
+    done = json.loads((base_dir.parent / "done.json").read_text(encoding="utf-8"))
+    b = cfg.base
+    report = {
+        "people": b.people,
+        "qa_train_em": by_split["train"],
+        "qa_heldout_em": by_split["test"],
+        "qa_heldout_n": sum(q.split == "test" for q in b_qa),
+        "exposures": b.renderings
+        * (b.format.copies + (1 if b.format.include_original else 0))
+        * b.train.epochs,
+        "steps": done["steps"],
+        "tokens": done["tokens"],
+        "final_loss": done["final_loss"],
+    }
+    write_json(path, report)
+    return report
 
 
 def format_corpus(cfg: RunConfig) -> tuple[list[Document], list[QAPair]]:
     """Synthetic biographies and all their QA (as train), for data that has no train QA."""
     n, taken = cfg.data.format_people, cfg.data.people + cfg.base.people
     people = bios.sample_people(taken + n, cfg.data.seed)[taken:]  # nobody of the run or the base
-    docs = bios.render_documents(people, cfg.data.seed, renderings=5, permute=True)
+    docs = bios.render_documents(
+        people, cfg.data.seed, renderings=5, permute=True, value_first=cfg.data.value_first
+    )
     qa = [
         dataclasses.replace(q, id=f"format-{q.id}", split="train")
         for q in bios.make_qa(people, cfg.data.seed)
@@ -304,9 +378,15 @@ def base_corpus(cfg: RunConfig) -> tuple[list[Document], list[QAPair]]:
         renderings=b.renderings,
         permute=b.permute,
         fullname=cfg.data.fullname,
+        value_first=cfg.data.value_first,
     )
-    qa = bios.make_qa(people, cfg.data.seed) if b.qa else []
-    return docs, qa
+    if not b.qa:
+        return docs, []
+    if b.qa_fraction >= 1:  # every base person's QA is mixed in
+        return docs, [
+            dataclasses.replace(q, split="train") for q in bios.make_qa(people, cfg.data.seed)
+        ]
+    return docs, bios.make_qa(people, cfg.data.seed, train_fraction=b.qa_fraction)
 
 
 def _stage(
@@ -360,7 +440,36 @@ def evaluate(
         for p in preds
     ]
     probe = run_probe(model, tok, probe_docs, cfg.eval.batch_size) if probe_docs else {}
-    return {"qa": score(preds), "memorization": memo, "probe": probe}, rows
+    recoverable = recoverable_facts(docs)
+    return {
+        "qa": score(preds),
+        "qa_recoverable": score([p for p in preds if (p.qa.entity, p.qa.attribute) in recoverable]),
+        "memorization": memo,
+        "probe": probe,
+        "errors": classify_errors(rows, qa, people_values(cfg)),
+    }, rows
+
+
+def entity_tokens(
+    tok: PreTrainedTokenizerBase, cfg: RunConfig, docs: Sequence[Document], qa: Sequence[QAPair]
+) -> dict[str, Any]:
+    """How often a test person's name is read as other tokens than the question's, in the
+    documents and in the CPT text as trained (formatted copies included): 0 is the fair
+    setting, where formats change the layout, never the entity's tokens."""
+    test = {q.entity for q in qa if q.split == "test"}
+    cpt = format_documents(docs, cfg.augment.cpt, cfg.seed, 0)
+    return {
+        "documents": entity_token_mismatch(tok, docs, test),
+        "cpt": entity_token_mismatch(tok, cpt, test),
+    }
+
+
+def people_values(cfg: RunConfig) -> dict[str, dict[str, str]] | None:
+    """entity -> attribute -> value of the synthetic people (for the error analysis)."""
+    if cfg.data.documents is not None:
+        return None
+    people = bios.sample_people(cfg.data.people, cfg.data.seed)
+    return {p.name: p.values() for p in people}
 
 
 def _sam_for(cfg: RunConfig, stage: str) -> SAMConfig | None:
@@ -425,6 +534,7 @@ def _run(
     kill_point("data_written")
     acc.wait_for_everyone()
     docs, qa = loaded or prepare_data(cfg, out)
+    qa = hold_out_validation(qa, cfg.data.validation_fraction, cfg.data.seed)
     train_qa = [q for q in qa if q.split == "train"]
     cpt_docs, paraphrase_log = list(docs), None
     if cfg.data.format_people:
@@ -462,6 +572,9 @@ def _run(
     probe_docs = probe_documents(cfg, docs, qa)
     start, stages, probes, memo_cpt = init_dir, {}, {}, None
     specs = plan_stages(cfg, cpt_docs, train_qa, tok)
+    for spec in specs:
+        if spec.name == "it" and any(q.split == VALIDATION for q in qa):
+            spec.epoch_eval = it_epoch_eval(tok, docs, qa, cfg.eval.batch_size)
     for i, spec in enumerate(specs):
         t = time.perf_counter()
         key = digest({"prev": key, **spec.key})
@@ -482,6 +595,7 @@ def _run(
                 progress=progress,
                 sam=spec.sam,
                 lora=cfg.model.lora,
+                epoch_eval=spec.epoch_eval,
             ),
             main=main,
         )
@@ -509,8 +623,10 @@ def _run(
     probes[f"after_{specs[-1].name}"] = metrics.pop("probe")
     if specs[-1].name == "cpt":
         memo_cpt = metrics["memorization"]
+    base = out / "base" / BASE_REPORT
     results = {
         **metrics,
+        "base": json.loads(base.read_text(encoding="utf-8")) if base.is_file() else None,
         "memorization_after_cpt": memo_cpt,
         "probe": probes,
         "stages": stages,
@@ -522,6 +638,7 @@ def _run(
             "qa_train": len(train_qa),
             "entities": len({d.entity for d in docs}),
         },
+        "entity_tokens": entity_tokens(tok, cfg, docs, qa),
         "seconds": timings | {"total": round(time.perf_counter() - t_start, 2)},
     }
     write_jsonl(out / "predictions.jsonl", rows)
@@ -542,6 +659,29 @@ class StageSpec:
     cfg: Any  # StageConfig
     sam: SAMConfig | None
     key: dict[str, Any]  # what the stage's output depends on, besides its input model
+    epoch_eval: EpochEval | None = None  # evaluated at each epoch end (IT with validation people)
+
+
+def it_epoch_eval(
+    tok: PreTrainedTokenizerBase,
+    docs: Sequence[Document],
+    qa: Sequence[QAPair],
+    batch_size: int,
+) -> EpochEval:
+    """IT's per-epoch curve: validation EM picks the epoch; held-out EM and memorization are
+    logged beside it (never used to choose)."""
+    val = [q for q in qa if q.split == VALIDATION]
+    test = [q for q in qa if q.split == "test"]
+
+    def evaluate(model: Any) -> dict[str, float]:
+        memo = fact_accuracy(fact_token_correct(model, tok, docs, batch_size=batch_size))
+        return {
+            "validation_em": teacher_forced_em(model, tok, val, batch_size=batch_size),
+            "test_em": teacher_forced_em(model, tok, test, batch_size=batch_size),
+            "memorization": memo["all"]["acc"],
+        }
+
+    return EpochEval(evaluate, select="validation_em")
 
 
 def cfg_stage_names(cfg: RunConfig) -> list[str]:
@@ -583,10 +723,15 @@ def plan_stages(
         "lora": cfg.model.lora,
     }
 
+    replay_pool = base_corpus(cfg)[0] if cfg.base.replay else []
+
     def cpt_examples(e: int) -> tuple[list[Example], int]:
+        formatted = format_documents(cpt_docs, cfg.augment.cpt, cfg.seed, e)
         return _concat(
             document_examples(
-                tok, format_documents(cpt_docs, cfg.augment.cpt, cfg.seed, e), cfg.cpt.max_length
+                tok,
+                formatted + replayed(replay_pool, cfg.base.replay, len(formatted), cfg.seed, e),
+                cfg.cpt.max_length,
             ),
             qa_examples(tok, mixed, cfg.cpt.max_length),
         )
@@ -608,7 +753,11 @@ def plan_stages(
     ):
         if name not in cfg_stage_names(cfg):
             continue
-        online = fmt.online or (name == "it" and bool(it_docs) and cfg.augment.cpt.online)
+        online = (
+            fmt.online
+            or (name == "it" and bool(it_docs) and cfg.augment.cpt.online)
+            or (name == "cpt" and bool(replay_pool))
+        )
         data, truncated = _epoch_examples(make, online)
         sam = _sam_for(cfg, name)
         specs[name] = StageSpec(
@@ -623,10 +772,20 @@ def plan_stages(
                 "cfg": stage_cfg,
                 "formats": [cfg.augment.cpt, cfg.augment.it],
                 "mix_qa": cfg.mix_qa,
+                "replay": cfg.base.replay if name == "cpt" else 0.0,
                 "sam": sam,
             },
         )
     return [specs[n] for n in cfg_stage_names(cfg)]
+
+
+def replayed(
+    pool: Sequence[Document], share: float, n_docs: int, seed: int, epoch: int
+) -> list[Document]:
+    """round(share x n_docs) base documents for this epoch, a fresh draw each epoch (never
+    augmented): rehearsal of what the base model knew, so CPT does not overwrite it."""
+    k = min(round(share * n_docs), len(pool))
+    return random.Random(f"replay/{seed}/{epoch}").sample(list(pool), k) if k else []
 
 
 def _concat(*parts: tuple[list[Example], int]) -> tuple[list[Example], int]:

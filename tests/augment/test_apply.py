@@ -61,3 +61,15 @@ def test_question_formats_never_touch_the_answer(qa):
 def test_no_copies_means_no_change(docs, qa):
     assert format_documents(docs, FormatConfig(), seed=0) == docs
     assert format_questions(qa, FormatConfig(), seed=0) == qa
+
+
+def test_duplicate_copies_are_the_original_text_with_the_same_count_as_formatted(docs):
+    dup = format_documents(docs, FormatConfig(copies=4, duplicate=True), seed=0)
+    fmt = format_documents(docs, FormatConfig(copies=4), seed=0)
+    assert len(dup) == len(fmt) == 5 * len(docs)
+    assert [d.id for d in dup] == [d.id for d in fmt]
+    by_id = {o.id: o for o in docs}
+    for d in dup:
+        orig = by_id[d.id] if d.id in by_id else by_id[d.id.rsplit("-f", 1)[0]]
+        assert (d.text, d.facts, d.entity) == (orig.text, orig.facts, orig.entity)
+    assert any(d.text != o.text for d, o in zip(fmt, dup, strict=True))

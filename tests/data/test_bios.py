@@ -115,6 +115,71 @@ def test_heldout_pool_is_the_last_two_and_disjoint_from_train() -> None:
         bios.sentence_templates("probe")
 
 
+def is_value_first(template: str, attribute: str) -> bool:
+    """The test's own reading: does {attribute} come before every person placeholder?"""
+    fields = [f for _, f, _, _ in string.Formatter().parse(template) if f]
+    return fields.index(attribute) < min(fields.index(f) for f in fields if f in PERSON_FIELDS)
+
+
+def test_value_first_templates_are_found_from_the_template() -> None:
+    found = bios.value_first_templates()
+    assert tuple(found) == ATTRIBUTES
+    everything = bios.sentence_templates("all", value_first=True)
+    for a in ATTRIBUTES:
+        assert found[a] == tuple(t for t in everything[a] if is_value_first(t, a))
+    # The shipped ones, so a change to templates.yaml that adds or drops one is seen.
+    assert found["birth_date"] == ("On {birth_date}, {subject} was born.",)
+    assert found["birth_city"] == ("It was in {birth_city} that {subject} was born.",)
+    assert found["university"] == ("It was at {university} that {subject} studied.",)
+    assert not found["major"] and not found["employer"] and not found["employer_city"]
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("On {major}, {subject} was born.", True),
+        ("In {major} {possessive} work began.", True),
+        ("{Subject} studied {major}.", False),
+        ("The field {subject} chose was {major}.", False),
+        ("Of all fields, {Possessive} was {major}.", False),
+    ],
+)
+def test_value_first_detection_on_user_templates(template: str, expected: bool) -> None:
+    pieces = bios._parse_sentence(template, "major", "", "")
+    assert bios._is_value_first(pieces, "major") is expected
+
+
+@pytest.mark.parametrize("value_first", [False, True])
+def test_pools_with_and_without_value_first(value_first: bool) -> None:
+    train = bios.sentence_templates("train", value_first=value_first)
+    heldout = bios.sentence_templates("heldout", value_first=value_first)
+    everything = bios.sentence_templates("all", value_first=value_first)
+    raw_train = bios.sentence_templates("train", value_first=True)
+    for a in ATTRIBUTES:
+        assert train[a] + heldout[a] == everything[a]
+        assert heldout[a] == bios.sentence_templates("heldout", value_first=True)[a]
+        if value_first:
+            continue
+        assert not any(is_value_first(t, a) for t in everything[a])
+        # Only the value-first ones are dropped, in file order.
+        assert train[a] == tuple(t for t in raw_train[a] if not is_value_first(t, a))
+    assert bios.sentence_templates() == bios.sentence_templates("train", value_first=False)
+
+
+def test_a_pool_left_empty_by_value_first_is_an_error(monkeypatch) -> None:
+    sentences, questions = bios._load_templates()
+    odd = dict(sentences)
+    odd["major"] = sentences["major"][:-2] + (
+        "In {major}, {subject} earned a degree.",
+        "It was {major} that {subject} studied.",
+    )
+    monkeypatch.setattr(bios, "_load_templates", lambda: (odd, questions))
+    assert len(bios.sentence_templates("train")["major"]) == 12
+    with pytest.raises(KnowlearnError, match="value-first"):
+        bios.sentence_templates("heldout")
+    assert len(bios.sentence_templates("heldout", value_first=True)["major"]) == 2
+
+
 def test_question_templates() -> None:
     questions = bios.question_templates()
     assert tuple(questions) == ATTRIBUTES
@@ -165,17 +230,27 @@ def test_sample_people_rejects_bad_n(n: int) -> None:
 
 
 @pytest.mark.parametrize(
-    ("permute", "fullname", "templates"),
-    list(itertools.product([False, True], [False, True], bios.TEMPLATE_POOLS)),
+    ("permute", "fullname", "templates", "value_first"),
+    list(itertools.product([False, True], [False, True], bios.TEMPLATE_POOLS, [False, True])),
 )
-def test_every_fact_is_at_its_span(permute: bool, fullname: bool, templates: str) -> None:
-    pool = bios.sentence_templates(templates)
+def test_every_fact_is_at_its_span(
+    permute: bool, fullname: bool, templates: str, value_first: bool
+) -> None:
+    pool = bios.sentence_templates(templates, value_first=value_first)
     other = {"train": "heldout", "heldout": "train", "all": None}[templates]
+    held = bios.sentence_templates(other, value_first=True) if other else {}
+    dropped = {} if value_first else bios.value_first_templates()
     for seed in range(4):
         people = bios.sample_people(6, seed)
         by_id = {p.id: p for p in people}
         docs = bios.render_documents(
-            people, seed, renderings=3, permute=permute, fullname=fullname, templates=templates
+            people,
+            seed,
+            renderings=3,
+            permute=permute,
+            fullname=fullname,
+            templates=templates,
+            value_first=value_first,
         )
         assert len(docs) == 18
         for doc in docs:
@@ -200,9 +275,8 @@ def test_every_fact_is_at_its_span(permute: bool, fullname: bool, templates: str
                 assert any(
                     template_regex(t, person).fullmatch(sentence) for t in pool[fact.attribute]
                 ), sentence
-                if other:
-                    held = bios.sentence_templates(other)[fact.attribute]
-                    assert not any(template_regex(t, person).fullmatch(sentence) for t in held)
+                for t in (*held.get(fact.attribute, ()), *dropped.get(fact.attribute, ())):
+                    assert not template_regex(t, person).fullmatch(sentence), (t, sentence)
             assert sorted(where) == list(range(len(ATTRIBUTES)))
 
 
@@ -250,6 +324,47 @@ def test_renderings_are_distinct() -> None:
         assert n_train >= 5
         for k in range(len(ATTRIBUTES)):
             assert len({sentences(t)[k] for t in texts}) == 5
+
+
+@pytest.mark.parametrize("value_first", [False, True])
+def test_renderings_cycle_through_the_whole_pool(value_first: bool) -> None:
+    """A person's first len(pool) renderings use every template of an attribute once."""
+    person = bios.sample_people(2, 6)[1]
+    pool = bios.sentence_templates(value_first=value_first)
+    n = len(pool["birth_city"])
+    docs = bios.render_documents([person], 6, renderings=n + 1, value_first=value_first)
+    used = [
+        next(
+            t
+            for t in pool["birth_city"]
+            if template_regex(t, person).fullmatch(sentences(d.text)[1])
+        )
+        for d in docs
+    ]
+    assert sorted(used[:n]) == sorted(pool["birth_city"])
+    assert used[n] == used[0]
+
+
+def test_probe_sentences_one_per_person_attribute_and_heldout_template() -> None:
+    people = bios.sample_people(4, 3)
+    heldout = bios.sentence_templates("heldout")
+    docs = bios.probe_sentences(people)
+    assert len(docs) == len(people) * sum(len(ts) for ts in heldout.values())
+    it = iter(docs)
+    for person in people:
+        for a in ATTRIBUTES:
+            for k, template in enumerate(heldout[a]):
+                doc = next(it)
+                assert doc.id == f"{person.id}-{a}-h{k}"
+                assert doc.entity == person.name
+                # Exactly the template, named in full once, pronouns after: one sentence.
+                assert template_regex(template, person).fullmatch(doc.text), doc.text
+                assert doc.text.count(person.name) == 1 and len(sentences(doc.text)) == 1
+                [fact] = doc.facts
+                assert (fact.attribute, fact.value) == (a, person.values()[a])
+                assert doc.text[fact.start : fact.end] == fact.value
+    again = bios.probe_sentences(list(reversed(people)))
+    assert sorted(again, key=lambda d: d.id) == sorted(docs, key=lambda d: d.id)
 
 
 def test_render_is_deterministic_given_rng() -> None:
@@ -364,7 +479,18 @@ def test_output_does_not_depend_on_hash_seed(tmp_path: Path) -> None:
 # GOLDEN: pins the exact output for seed 0 so that an accidental change to the pools, the
 # templates or the use of the random generator is caught. If you changed one of them on
 # purpose, update these strings deliberately (and note that every generated data set changes).
+# Changed on purpose when value-first templates ("It was at {university} that ...") left the
+# default pools: GOLDEN_TEXT_VALUE_FIRST is the text from before, which value_first=True
+# still gives byte for byte.
 GOLDEN_TEXT = (
+    "Aiko Beckett Wagner's parents welcomed her on October 14, 1939. "
+    "Aiko Beckett Wagner was born in Baltimore. "
+    "Aiko Beckett Wagner received her education at Ashby College. "
+    "Aiko Beckett Wagner majored in Nuclear Engineering. "
+    "Aiko Beckett Wagner is employed by Bellweather Forecasting. "
+    "Aiko Beckett Wagner commutes to work in Pune."
+)
+GOLDEN_TEXT_VALUE_FIRST = (
     "Family records show that Aiko Beckett Wagner was born on October 14, 1939. "
     "Aiko Beckett Wagner was brought into the world in Baltimore. "
     "It was at Ashby College that Aiko Beckett Wagner studied. "
@@ -389,3 +515,11 @@ def test_golden_seed_0() -> None:
     assert doc.id == "p00000-r0"
     assert doc.text == GOLDEN_TEXT
     assert qa.to_dict() == GOLDEN_QA
+    assert bios.render_documents(people, 0, value_first=True)[0].text == GOLDEN_TEXT_VALUE_FIRST
+
+
+def test_generate_value_first_changes_only_the_documents(tmp_path: Path) -> None:
+    a = read_all(bios.generate(tmp_path / "a", seed=7, **OPTIONS))
+    b = read_all(bios.generate(tmp_path / "b", seed=7, value_first=True, **OPTIONS))
+    assert a["people"] == b["people"] and a["qa"] == b["qa"]
+    assert a["documents"] != b["documents"]

@@ -1,7 +1,20 @@
+import pytest
 import torch
 
+from knowlearn.data import bios
+from knowlearn.eval import facts
 from knowlearn.models.load import load_model
-from knowlearn.train.batches import IGNORE, collate, document_examples, epoch_batches, qa_examples
+from knowlearn.models.tiny import train_tokenizer
+from knowlearn.train.batches import (
+    DOC_PREFIX,
+    IGNORE,
+    collate,
+    document_examples,
+    document_text_for_model,
+    epoch_batches,
+    qa_examples,
+    qa_prompt,
+)
 
 
 def test_it_loss_is_on_answer_tokens_only(tokenizer, qa):
@@ -59,3 +72,54 @@ def test_epoch_batches_cover_every_example_once_and_bucket_by_length():
     assert spread < 25  # windows of 8 batches: ~101/8; random batches of 16 would spread ~90
     assert epoch_batches(lengths, 16, 1, 0, 8) == batches
     assert epoch_batches(lengths, 16, 1, 1, 8) != batches
+
+
+@pytest.fixture(scope="module")
+def bios_tokenizer():
+    """A tokenizer trained on synthetic biographies as the model reads them, and questions."""
+    people = bios.sample_people(8, 0)
+    docs = bios.render_documents(people, 0, fullname=False)
+    corpus = [document_text_for_model(d.text) for d in docs]
+    corpus += [f"{qa_prompt(q.question)} {q.answer}" for q in bios.make_qa(people, 0)]
+    return train_tokenizer(corpus * 3, vocab_size=600), docs
+
+
+def test_a_name_opening_a_document_is_the_questions_tokens(bios_tokenizer):
+    """Without DOC_PREFIX the first name would be `Aiko`, the question's ` Aiko` another token."""
+    tok, docs = bios_tokenizer
+    assert document_text_for_model("x") == DOC_PREFIX + "x" == " x"
+    examples, _ = document_examples(tok, docs, 256)
+    opening = [(d, ex) for d, ex in zip(docs, examples, strict=True) if d.text.startswith(d.entity)]
+    assert len(opening) >= 4
+    for doc, ex in opening:
+        name = tok(" " + doc.entity, add_special_tokens=False)["input_ids"]
+        assert ex.input_ids[0] == tok.bos_token_id
+        assert ex.input_ids[1 : 1 + len(name)] == name
+        bare = tok(doc.text, add_special_tokens=False)["input_ids"]
+        assert bare[: len(name)] != name  # what the model read before the fix
+
+
+def test_scoring_reads_documents_as_training_does(bios_tokenizer, monkeypatch):
+    """fact_token_correct scores exactly each fact's tokens of the text training encodes."""
+    tok, docs = bios_tokenizer
+    seen: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+
+    def all_right(model, ids, mask, rows, cols):
+        seen.append((ids, rows, cols))
+        return ids[rows, cols + 1]
+
+    monkeypatch.setattr(facts, "argmax_at", all_right)
+    result = facts.fact_token_correct(torch.nn.Linear(1, 1), tok, docs[:3], batch_size=8)
+    assert all(ok for _, _, ok in result)
+    [(ids, rows, cols)] = seen
+    examples, _ = document_examples(tok, docs[:3], 256)
+    for r, ex in enumerate(examples):
+        assert ids[r, : len(ex.input_ids) - 1].tolist() == ex.input_ids[:-1]  # no <eos> scored
+        picked = ids[r, cols[rows == r] + 1].tolist()
+        # Every fact's " value" tokens, in text order, and nothing else (a lone leading space
+        # token lies outside the value's characters: no knowledge, not scored).
+        want = []
+        for f in sorted(docs[r].facts, key=lambda f: f.start):
+            value = tok(" " + f.value, add_special_tokens=False)["input_ids"]
+            want += value[1:] if tok.convert_ids_to_tokens(value[0]) == "Ġ" else value
+        assert picked == want

@@ -27,9 +27,21 @@ def _names(cfg: FormatConfig) -> list[str]:
 def format_documents(
     docs: Sequence[Document], cfg: FormatConfig, seed: int, epoch: int = 0
 ) -> list[Document]:
-    """The stage's documents for `epoch`: originals (optional) plus `copies` formatted copies each."""
+    """The stage's documents for `epoch`: originals (optional) plus `copies` formatted copies each.
+
+    With `duplicate`, the copies are the original text unchanged: the same exposures and
+    batch structure as formatted copies without any new format, which is the control that
+    isolates "new formats" from "more copies".
+    """
     if cfg.copies == 0:
         return list(docs)
+    if cfg.duplicate:
+        keep = [[d] if cfg.include_original else [] for d in docs]
+        return [
+            x
+            for d, orig in zip(docs, keep, strict=True)
+            for x in orig + [replace(d, id=f"{d.id}-f{k}") for k in range(cfg.copies)]
+        ]
     e = epoch if cfg.online else 0
     out: list[Document] = []
     for d in docs:

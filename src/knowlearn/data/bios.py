@@ -189,6 +189,17 @@ def _parse_sentence(template: str, attribute: str, where: str, field: str) -> _P
     return tuple(pieces)
 
 
+def _is_value_first(pieces: _Pieces, attribute: str) -> bool:
+    """True if the value placeholder comes before the first person placeholder: the model
+    reads the value before it knows whose it is."""
+    for _, name in pieces:
+        if name == attribute:
+            return True
+        if name in _PERSON_FIELDS:
+            return False
+    return False
+
+
 @lru_cache(maxsize=1)
 def _load_templates() -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
     data = _read_yaml("templates.yaml")
@@ -221,9 +232,8 @@ def _load_templates() -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, 
     return sentences, questions
 
 
-def sentence_templates(pool: str = "train") -> dict[str, tuple[str, ...]]:
-    """Sentence templates per attribute: "train" (all but the held-out last
-    HELDOUT_TEMPLATES), "heldout" (those last ones, for probing) or "all"."""
+def _raw_pool(pool: str) -> dict[str, tuple[str, ...]]:
+    """A pool by position in templates.yaml, value-first templates included."""
     sentences, _ = _load_templates()
     if pool == "train":
         return {a: t[:-HELDOUT_TEMPLATES] for a, t in sentences.items()}
@@ -234,16 +244,50 @@ def sentence_templates(pool: str = "train") -> dict[str, tuple[str, ...]]:
     raise KnowlearnError(f"must be one of {TEMPLATE_POOLS}, got {pool!r}", field="templates")
 
 
+def value_first_templates() -> dict[str, tuple[str, ...]]:
+    """The value-first templates of each attribute (in file order; empty if none)."""
+    return {
+        a: tuple(t for t in ts if _is_value_first(_parse_sentence(t, a, "", ""), a))
+        for a, ts in _load_templates()[0].items()
+    }
+
+
+def sentence_templates(
+    pool: str = "train", *, value_first: bool = False
+) -> dict[str, tuple[str, ...]]:
+    """Sentence templates per attribute: "train" (all but the held-out last
+    HELDOUT_TEMPLATES), "heldout" (those last ones, for probing) or "all".
+
+    Unless `value_first`, value-first templates are left out of every pool (see the module
+    docstring); a pool that would be left empty is an error, not a silent gap.
+    """
+    raw = _raw_pool(pool)
+    if value_first:
+        return raw
+    dropped = value_first_templates()
+    out = {a: tuple(t for t in ts if t not in dropped[a]) for a, ts in raw.items()}
+    for a, ts in out.items():
+        if not ts:
+            raise KnowlearnError(
+                f"every {pool!r} template of {a!r} is value-first (the value before the "
+                "person), so none is left; add a template that names the person first, "
+                "or pass value_first=True",
+                file=f"{_DATA_DIR}/templates.yaml",
+                field=f"sentences.{a}",
+            )
+    return out
+
+
 def question_templates() -> dict[str, tuple[str, ...]]:
     """Question templates per attribute; the first of each is the canonical question."""
     return dict(_load_templates()[1])
 
 
-@lru_cache(maxsize=len(TEMPLATE_POOLS))
-def _parsed_pool(pool: str) -> dict[str, tuple[_Pieces, ...]]:
+@lru_cache(maxsize=2 * len(TEMPLATE_POOLS))
+def _parsed_pool(pool: str, value_first: bool = False) -> dict[str, tuple[_Pieces, ...]]:
     return {
         a: tuple(_parse_sentence(t, a, "", "") for t in ts)
-        for a, ts in sentence_templates(pool).items()
+        for a, ts in sentence_templates(pool, value_first=value_first).items()
     }
 
 
@@ -357,15 +401,16 @@ def render(
     fullname: bool,
     templates: str = "train",
     doc_id: str,
+    value_first: bool = False,
 ) -> Document:
     """One biography: a random template per attribute from the `templates` pool, one
     sentence each, in ATTRIBUTES order or (permute) a random order.
 
     The first sentence names the person in full; later ones use the full name if
     `fullname`, else pronouns. Facts are listed in ATTRIBUTES order whatever the sentence
-    order, each with its exact span.
+    order, each with its exact span. Value-first templates only if `value_first`.
     """
-    pool = _parsed_pool(templates)
+    pool = _parsed_pool(templates, value_first)
     chosen = {a: rng.choice(pool[a]) for a in ATTRIBUTES}
     order = list(ATTRIBUTES)
     if permute:
@@ -381,17 +426,19 @@ def render_documents(
     permute: bool = False,
     fullname: bool = True,
     templates: str = "train",
+    value_first: bool = False,
 ) -> list[Document]:
     """`renderings` biographies per person (bioS "multiM"), ids "{person.id}-r{k}".
 
     Each person gets its own generator (seed, person id), so a person's documents do not
     depend on who else is in the list. Across one person's renderings the templates of an
     attribute are a random permutation of its pool, cycled, so renderings use distinct
-    templates until the pool runs out.
+    templates until the pool runs out. Value-first templates only if `value_first` (with
+    it, the output is what it was before they could be left out).
     """
     if isinstance(renderings, bool) or not isinstance(renderings, int) or renderings < 1:
         raise KnowlearnError(f"must be at least 1, got {renderings!r}", field="renderings")
-    pool = _parsed_pool(templates)
+    pool = _parsed_pool(templates, value_first)
     docs: list[Document] = []
     for person in people:
         rng = _rng(seed, "render", templates, person.id)
@@ -403,6 +450,24 @@ def render_documents(
                 rng.shuffle(order)
             docs.append(_compose(person, chosen, order, fullname, f"{person.id}-r{k}"))
     return docs
+
+
+def probe_sentences(people: Iterable[Person], *, value_first: bool = False) -> list[Document]:
+    """One single-sentence document per person, attribute and held-out template, naming the
+    person in full: the paper's probe, "can the model predict the value from the name alone
+    in a sentence it never read?". Ids are "{person.id}-{attribute}-h{k}".
+
+    Nothing is random and no other sentence comes with it (so no earlier sentence gives the
+    answer away), and it does not depend on permute, renderings or seeds: every arm is
+    probed on the same set.
+    """
+    pool = _parsed_pool("heldout", value_first)
+    return [
+        _compose(person, {a: pieces}, [a], True, f"{person.id}-{a}-h{k}")
+        for person in people
+        for a in ATTRIBUTES
+        for k, pieces in enumerate(pool[a])
+    ]
 
 
 def make_qa(
@@ -474,15 +539,22 @@ def generate(
     fullname: bool = True,
     train_fraction: float = 0.5,
     question_templates: int = 1,
+    value_first: bool = False,
 ) -> dict[str, Path]:
     """Write people.jsonl, documents.jsonl and qa.jsonl into `out_dir` (each atomically).
 
     Same arguments give byte-identical files. Documents cover every person (train and
     test people alike are in the pre-training corpus); qa.jsonl carries the split.
+    `value_first` lets value-first templates into the documents (an ablation).
     """
     persons = sample_people(people, seed)
     docs = render_documents(
-        persons, seed, renderings=renderings, permute=permute, fullname=fullname
+        persons,
+        seed,
+        renderings=renderings,
+        permute=permute,
+        fullname=fullname,
+        value_first=value_first,
     )
     qa = make_qa(
         persons, seed, train_fraction=train_fraction, question_templates=question_templates

@@ -15,6 +15,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from knowlearn.data.records import Document
 from knowlearn.eval.qa import argmax_at
+from knowlearn.train.batches import DOC_PREFIX, document_text_for_model
 
 
 @torch.no_grad()
@@ -26,14 +27,19 @@ def fact_token_correct(
     batch_size: int = 64,
 ) -> list[tuple[Document, str, bool]]:
     """(document, attribute, correct) per fact: all tokens overlapping the fact's span are
-    the argmax given the true text before them."""
+    the argmax given the true text before them.
+
+    Documents are read exactly as training reads them (document_text_for_model), so spans
+    move by len(DOC_PREFIX)."""
     model.eval()
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id
     out: list[tuple[Document, str, bool]] = []
     for b in range(0, len(docs), batch_size):
         batch = docs[b : b + batch_size]
-        enc = tokenizer([d.text for d in batch], return_offsets_mapping=True)
+        enc = tokenizer(
+            [document_text_for_model(d.text) for d in batch], return_offsets_mapping=True
+        )
         width = max(len(ids) for ids in enc["input_ids"])
         ids = torch.full((len(batch), width), pad, dtype=torch.long)
         mask = torch.zeros_like(ids)
@@ -47,10 +53,11 @@ def fact_token_correct(
         for r, doc in enumerate(batch):
             offsets = enc["offset_mapping"][r]
             for fact in doc.facts:
+                start, end = fact.start + len(DOC_PREFIX), fact.end + len(DOC_PREFIX)
                 positions = [
                     t
                     for t, (s, e) in enumerate(offsets)
-                    if s < fact.end and e > fact.start and e > s and t > 0
+                    if s < end and e > start and e > s and t > 0
                 ]
                 spans.append(
                     (doc, fact.attribute, list(range(len(r_idx), len(r_idx) + len(positions))))
@@ -78,3 +85,19 @@ def fact_accuracy(results: Sequence[tuple[Document, str, bool]]) -> dict[str, di
         a: {"n": len(v), "acc": 100 * sum(v) / len(v)}
         for a, v in sorted(by.items(), key=lambda kv: (kv[0] != "all", kv[0]))
     }
+
+
+def recoverable_facts(docs: Sequence[Document]) -> set[tuple[str, str]]:
+    """(entity, attribute) of facts that some document states after naming the entity.
+
+    A left-to-right model can only learn to produce a value from a name it has already
+    read: a fact stated only before the name ("On May 12, 1987, Ada ... was born") cannot
+    be recalled from a question about Ada, whatever the remedy.
+    """
+    out: set[tuple[str, str]] = set()
+    for doc in docs:
+        first = doc.text.find(doc.entity) if doc.entity else -1
+        if first < 0:
+            continue
+        out |= {(doc.entity, f.attribute) for f in doc.facts if f.start >= first + len(doc.entity)}
+    return out

@@ -23,6 +23,7 @@ from typing import Any
 
 from knowlearn.config import RunConfig, from_dict, load_yaml, merge, parse_override, save_config
 from knowlearn.errors import KnowlearnError
+from knowlearn.experiment.prereg import parse_claims, parse_gates
 from knowlearn.io import write_json, write_text
 from knowlearn.pipeline import (
     base_corpus,
@@ -42,6 +43,10 @@ class ExperimentConfig:
     parallel: int = 0  # processes at once (0 = one per CPU core)
     descriptions: dict[str, str] = field(default_factory=dict)  # arm -> one line for the report
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)  # sweeps: name -> {param, arms}
+    population_seeds: bool = False  # each seed also draws its own people (data.seed = seed)
+    gates: dict[str, Any] = field(default_factory=dict)  # validity gates (experiment/prereg.py)
+    claims: dict[str, Any] = field(default_factory=dict)  # pre-registered claims (prereg.py)
+    alpha: float = 0.05  # significance level of the claims (Holm over the primary ones)
 
 
 EXPERIMENT_KEYS = tuple(f.name for f in dataclasses.fields(ExperimentConfig))
@@ -70,7 +75,7 @@ def load_experiment(path: str | Path, overrides: list[str] = ()) -> ExperimentCo
     def fail(why: str, field: str) -> KnowlearnError:
         return KnowlearnError(why, file=path, field=field)
 
-    for key in ("base", "descriptions", "groups"):
+    for key in ("base", "descriptions", "groups", "gates", "claims"):
         data[key] = {} if data.get(key) is None else data[key]
         if not isinstance(data[key], dict):
             raise fail(f"expected a mapping, got {type(data[key]).__name__}", key)
@@ -114,6 +119,12 @@ def load_experiment(path: str | Path, overrides: list[str] = ()) -> ExperimentCo
                 f"names an arm that does not exist: {missing[0]!r} (arms: {', '.join(exp.arms)})",
                 f"groups.{name}.arms",
             )
+    if not isinstance(exp.population_seeds, bool):
+        raise fail("expected true or false", "population_seeds")
+    if isinstance(exp.alpha, bool) or not isinstance(exp.alpha, float) or not 0 < exp.alpha < 1:
+        raise fail("must be a number in (0, 1)", "alpha")
+    parse_gates(exp.gates, list(exp.arms), path)
+    parse_claims(exp.claims, list(exp.arms), path)
     for name in exp.arms:
         arm_cfg(exp, name, seeds[0], path)  # validate every arm before any work
     return exp
@@ -123,6 +134,8 @@ def arm_cfg(
     exp: ExperimentConfig, arm: str, seed: int, source: str | Path = "<experiment>"
 ) -> RunConfig:
     merged = _deep_merge(exp.base, exp.arms[arm] or {})
+    if exp.population_seeds:  # a seed is a population: every arm of it answers the same people
+        merged["data"] = {**merged.get("data", {}), "seed": seed}
     merged |= {
         "seed": seed,
         "out": str(Path(exp.out) / "arms" / arm / f"seed{seed}"),
@@ -234,11 +247,26 @@ def run_experiment(exp: ExperimentConfig, progress: bool = True) -> list[dict[st
             **{
                 k: v
                 for k, v in dataclasses.asdict(exp).items()
-                if k in ("arms", "seeds", "groups", "descriptions", "base")
+                if k
+                in (
+                    "arms",
+                    "seeds",
+                    "groups",
+                    "descriptions",
+                    "base",
+                    "population_seeds",
+                    "gates",
+                    "claims",
+                    "alpha",
+                )
             },
         },
     )
-    prebuild_bases(exp, [c for _, _, c in jobs], tok, progress)
+    if not exp.population_seeds:
+        # One base shared by many runs: build it once with every core before they start.
+        # With population seeds each seed has its own base, built by its first run while
+        # the other processes build the next seeds' (jobs go arm by arm, seed by seed).
+        prebuild_bases(exp, [c for _, _, c in jobs], tok, progress)
     pending, running, t0 = list(jobs), [], time.perf_counter()
     env = os.environ | {
         "OMP_NUM_THREADS": "1",

@@ -18,32 +18,21 @@ from typing import Any
 import yaml
 
 from knowlearn.io import write_json, write_text
-from knowlearn.report.stats import mean_std, pearson, spearman, t_interval, welch_interval
+from knowlearn.report.claims import decide
+from knowlearn.report.claims import render as render_prereg
+from knowlearn.report.stats import (
+    mean_std,
+    paired_difference,
+    pearson,
+    spearman,
+    t_interval,
+    welch_interval,
+)
+from knowlearn.results import METRICS, metric
 
 NAN = float("nan")
 CONFIDENCE = 0.95
 PROBE_X = "probe after_cpt templates"  # the paper's probe: held-out templates, after CPT
-
-# (key in the aggregate, path in a run's results.json)
-METRICS: dict[str, tuple[str, ...]] = {
-    "test_em": ("qa", "test", "all", "em"),
-    "train_em": ("qa", "train", "all", "em"),
-    "test_recall": ("qa", "test", "all", "recall"),
-    "test_rouge_l": ("qa", "test", "all", "rouge_l"),
-    "test_tf_em": ("qa", "test", "all", "tf_em"),
-    "memorization_after_cpt": ("memorization_after_cpt", "all", "acc"),
-    "memorization_after_it": ("memorization", "all", "acc"),
-    "probe_after_cpt_templates": ("probe", "after_cpt", "templates", "all", "acc"),
-    "probe_after_cpt_formats": ("probe", "after_cpt", "formats", "all", "acc"),
-    "probe_after_it_templates": ("probe", "after_it", "templates", "all", "acc"),
-    "probe_after_it_formats": ("probe", "after_it", "formats", "all", "acc"),
-    "cpt_tokens": ("stages", "cpt", "tokens"),
-    "cpt_steps": ("stages", "cpt", "steps"),
-    "it_tokens": ("stages", "it", "tokens"),
-    "it_steps": ("stages", "it", "steps"),
-    "seconds": ("seconds", "total"),
-}
-
 
 # ---------------------------------------------------------------- reading
 
@@ -206,9 +195,26 @@ def _verdict(diff: float, lo: float | None, hi: float | None) -> str:
     return "within_noise"
 
 
-def _delta(arm_em: list[float], base_em: list[float]) -> dict[str, Any] | None:
+def _delta(
+    arm_em: list[float],
+    base_em: list[float],
+    paired: tuple[dict[int, float], dict[int, float]] | None = None,
+) -> dict[str, Any] | None:
+    """Arm minus baseline: paired over seeds when a seed is a population (the same people in
+    both arms), else Welch's unpaired interval."""
     if not arm_em or not base_em:
         return None
+    if paired is not None:
+        a, b = paired
+        seeds = sorted(a.keys() & b.keys())
+        if len(seeds) >= 2:
+            r = paired_difference([a[s] for s in seeds], [b[s] for s in seeds], CONFIDENCE)
+            return {
+                "diff": r.mean,
+                "ci": [r.low, r.high],
+                "verdict": _verdict(r.mean, r.low, r.high),
+                "paired": True,
+            }
     if len(arm_em) >= 2 and len(base_em) >= 2:
         diff, lo, hi = welch_interval(arm_em, base_em, CONFIDENCE)
         return {"diff": diff, "ci": [lo, hi], "verdict": _verdict(diff, lo, hi)}
@@ -291,8 +297,19 @@ def aggregate(data: dict[str, Any]) -> dict[str, Any]:
         entry["per_attribute"] = per_attr
         arms[arm] = entry
     base_em = _em_values(arms.get(baseline)) if baseline else []
+    by_seed = {
+        a: {
+            r["seed"]: v
+            for r in runs
+            if r["complete"] and (v := metric(r["results"], "test_em")) is not None
+        }
+        for a, runs in by_arm.items()
+    }
     for arm, entry in arms.items():
-        entry["delta_vs_baseline"] = None if arm == baseline else _delta(_em_values(entry), base_em)
+        pair = (by_seed[arm], by_seed[baseline]) if exp.get("population_seeds") else None
+        entry["delta_vs_baseline"] = (
+            None if arm == baseline else _delta(_em_values(entry), base_em, pair)
+        )
     points: dict[str, list[dict[str, Any]]] = {k: [] for k in METRICS if k.startswith("probe_")}
     for r in data["runs"]:
         if not r["complete"]:
@@ -321,6 +338,8 @@ def aggregate(data: dict[str, Any]) -> dict[str, Any]:
             "missing_arms": [a for a in group.get("arms") or [] if a not in by_arm],
         }
     return {
+        "prereg": decide(data, exp),
+        "population_seeds": bool(exp.get("population_seeds")),
         "experiment": Path(data["dir"]).name,
         "command": exp.get("command"),
         "machine": exp.get("machine"),
@@ -582,14 +601,21 @@ def render_markdown(
     if agg.get("machine"):
         md += ["", f"Machine: {_machine_text(agg['machine'])}"]
     pct = int(agg["confidence"] * 100)
+    if agg.get("prereg"):
+        md += ["", render_prereg(agg["prereg"])]
     md += [
         "",
         "## Held-out QA per arm",
         "",
         "Held-out QA EM: exact match on questions about people whose QA was never trained on "
         f"(the generalization the paper is about). Mean ± sample std over seeds, [{pct}% Student-t "
-        f"interval]. Δ: arm mean − baseline mean, [{pct}% Welch interval of the difference] when "
-        "both arms have ≥ 2 seeds. Memorization: teacher-forced accuracy of the fact tokens in the "
+        f"interval]. Δ: arm mean − baseline mean, [{pct}% interval of the difference: "
+        + (
+            "paired over seeds, since each seed draws its own people for every arm"
+            if agg.get("population_seeds")
+            else "Welch's, unpaired"
+        )
+        + "] when both arms have ≥ 2 seeds. Memorization: teacher-forced accuracy of the fact tokens in the "
         "training documents. Probe: teacher-forced fact accuracy after CPT in contexts never "
         "trained on (held-out paraphrase templates / held-out formats) of the same people. "
         "Tokens, steps and wall time: means per run.",

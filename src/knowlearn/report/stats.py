@@ -1,112 +1,46 @@
-"""Small-sample statistics for comparing arms over a handful of seeds, in pure Python.
+"""Small-sample statistics for comparing arms over a handful of seeds, on scipy.stats.
 
-With 1-5 seeds per arm, a mean without its spread says little: these give the sample
-standard deviation, Student-t intervals (exact quantiles, so fractional Welch degrees of
-freedom work too), the Welch interval of a difference of means, and Pearson/Spearman
-correlations. scipy is used for the t quantile when it is installed, never required.
+With 1-5 seeds per arm a mean says little without its spread, so everything here carries
+a Student-t interval. A seed draws the same population in every arm, so arms are compared
+per seed (paired differences, contrasts, McNemar on per-question correctness), which
+removes the between-population variance that would swamp an unpaired comparison; Holm
+adjusts the family of pre-registered tests, and the minimum detectable effect and the
+equivalence check let a null result say what it rules out.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import statistics
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from scipy import stats as _st
 
 NAN = float("nan")
 
 
 def mean_std(xs: Sequence[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (n - 1); the std of one value is 0.0."""
-    n = len(xs)
-    if n == 0:
+    if len(xs) == 0:
         return NAN, NAN
-    mean = math.fsum(xs) / n
-    if n == 1:
+    mean = statistics.fmean(xs)
+    if len(xs) == 1:
         return mean, 0.0
-    return mean, math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (n - 1))
-
-
-def _betacf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the incomplete beta function (modified Lentz)."""
-    tiny = 1e-300
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 500):
-        m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        h *= d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < 1e-15:
-            break
-    return h
-
-
-def _betainc(a: float, b: float, x: float) -> float:
-    """Regularized incomplete beta I_x(a, b)."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    lbeta = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
-    front = math.exp(lbeta + a * math.log(x) + b * math.log1p(-x))
-    if x < (a + 1.0) / (a + b + 2.0):
-        return front * _betacf(a, b, x) / a
-    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
-
-
-def t_cdf(t: float, df: float) -> float:
-    """P(T <= t) for Student's t with `df` (possibly fractional) degrees of freedom."""
-    tail = 0.5 * _betainc(df / 2.0, 0.5, df / (df + t * t))
-    return 1.0 - tail if t >= 0 else tail
-
-
-def t_quantile(p: float, df: float) -> float:
-    """The t value with P(T <= t) = p (scipy when installed, else bisection on the CDF)."""
-    if not 0.0 < p < 1.0 or df <= 0:
-        raise ValueError(f"need 0 < p < 1 and df > 0, got p={p}, df={df}")
-    try:
-        from scipy.stats import t as student_t  # type: ignore[import-not-found]
-
-        return float(student_t.ppf(p, df))
-    except ImportError:
-        pass
-    if p < 0.5:
-        return -t_quantile(1.0 - p, df)
-    lo, hi = 0.0, 1.0
-    while t_cdf(hi, df) < p:
-        hi *= 2.0
-    for _ in range(200):
-        mid = (lo + hi) / 2.0
-        if t_cdf(mid, df) < p:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo < 1e-12 * max(1.0, hi):
-            break
-    return (lo + hi) / 2.0
+    return mean, float(statistics.stdev(xs))
 
 
 def t_interval(xs: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
-    """Student-t confidence interval of the mean; one value gives (x, x)."""
+    """Student-t confidence interval of the mean; one value (or no spread) gives (x, x)."""
     n = len(xs)
     if n == 0:
         return NAN, NAN
     mean, std = mean_std(xs)
     if n == 1 or std == 0.0:
         return mean, mean
-    half = t_quantile(0.5 + confidence / 2.0, n - 1) * std / math.sqrt(n)
-    return mean - half, mean + half
+    low, high = _st.t.interval(confidence, n - 1, loc=mean, scale=std / math.sqrt(n))
+    return float(low), float(high)
 
 
 def welch_interval(
@@ -114,8 +48,8 @@ def welch_interval(
 ) -> tuple[float, float, float]:
     """mean(xs) - mean(ys) and its Welch t-interval (unequal variances); needs >= 2 each.
 
-    Unpaired on purpose: arms share seed numbers, but a seed drives different batches in
-    different arms, so pairing by seed would claim a correlation nobody measured.
+    For values that are not paired by seed. When a seed draws the same population in both
+    arms, `paired_difference` is the sharper (and the right) comparison.
     """
     if len(xs) < 2 or len(ys) < 2:
         raise ValueError("the interval of a difference needs at least 2 values on each side")
@@ -125,45 +59,192 @@ def welch_interval(
     se2 = vx + vy
     if se2 == 0.0:
         return diff, diff, diff
-    df = se2 * se2 / (vx * vx / (len(xs) - 1) + vy * vy / (len(ys) - 1))
-    half = t_quantile(0.5 + confidence / 2.0, df) * math.sqrt(se2)
+    df = se2 * se2 / (vx * vx / (len(xs) - 1) + vy * vy / (len(ys) - 1))  # Welch-Satterthwaite
+    half = float(_st.t.ppf(0.5 + confidence / 2.0, df)) * math.sqrt(se2)
     return diff, diff - half, diff + half
+
+
+def _check_paired(name: str, xs: Sequence[float], ys: Sequence[float]) -> None:
+    if len(xs) != len(ys):
+        raise ValueError(f"{name} needs paired values, got {len(xs)} and {len(ys)}")
 
 
 def pearson(xs: Sequence[float], ys: Sequence[float]) -> float:
     """Pearson's r; nan when there are fewer than 2 points or a side has no variance."""
-    if len(xs) != len(ys):
-        raise ValueError(f"pearson needs paired values, got {len(xs)} and {len(ys)}")
-    n = len(xs)
-    if n < 2:
+    _check_paired("pearson", xs, ys)
+    if len(xs) < 2 or min(xs) == max(xs) or min(ys) == max(ys):
         return NAN
-    mx, my = math.fsum(xs) / n, math.fsum(ys) / n
-    dx, dy = [x - mx for x in xs], [y - my for y in ys]
-    sxx, syy = math.fsum(d * d for d in dx), math.fsum(d * d for d in dy)
-    denom = math.sqrt(sxx) * math.sqrt(syy)  # not sqrt(sxx * syy), which can underflow to 0
-    if denom == 0.0:
-        return NAN
-    r = math.fsum(a * b for a, b in zip(dx, dy, strict=True)) / denom
-    return max(-1.0, min(1.0, r))
-
-
-def rank(xs: Sequence[float]) -> list[float]:
-    """1-based ranks; tied values share the average of the ranks they span."""
-    order = sorted(range(len(xs)), key=lambda i: xs[i])
-    ranks = [0.0] * len(xs)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and xs[order[j + 1]] == xs[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2.0 + 1.0
-        i = j + 1
-    return ranks
+    with warnings.catch_warnings():  # near-constant input: scipy warns, r is still defined
+        warnings.simplefilter("ignore")
+        r = float(_st.pearsonr(xs, ys).statistic)
+    return max(-1.0, min(1.0, r)) if math.isfinite(r) else NAN
 
 
 def spearman(xs: Sequence[float], ys: Sequence[float]) -> float:
-    """Spearman's rho: Pearson's r on average ranks (so ties are handled)."""
-    if len(xs) != len(ys):
-        raise ValueError(f"spearman needs paired values, got {len(xs)} and {len(ys)}")
-    return pearson(rank(xs), rank(ys))
+    """Spearman's rho (Pearson's r on average ranks, so ties are handled); nan as pearson."""
+    _check_paired("spearman", xs, ys)
+    if len(xs) < 2 or min(xs) == max(xs) or min(ys) == max(ys):
+        return NAN
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rho = float(_st.spearmanr(xs, ys).statistic)
+    return max(-1.0, min(1.0, rho)) if math.isfinite(rho) else NAN
+
+
+@dataclass(frozen=True)
+class PairedResult:
+    """Mean of per-seed differences (or contrasts), its t interval, sample sd, n and p."""
+
+    mean: float
+    low: float
+    high: float
+    sd: float
+    n: int
+    p: float
+
+
+def _one_sample_t(ds: Sequence[float], confidence: float) -> PairedResult:
+    """Student-t interval and two-sided p (H0: mean 0) of per-seed values ds.
+
+    The same statistic as scipy.stats.ttest_1samp(ds, 0), computed from mean_std so that a
+    near-constant ds gives its (tiny) p without scipy's catastrophic-cancellation warning.
+    """
+    n = len(ds)
+    if n == 0:
+        return PairedResult(NAN, NAN, NAN, NAN, 0, NAN)
+    mean, sd = mean_std(ds)
+    if n < 2:
+        return PairedResult(mean, NAN, NAN, NAN, n, NAN)
+    if sd == 0.0:
+        return PairedResult(mean, mean, mean, 0.0, n, 0.0 if mean != 0.0 else 1.0)
+    se = sd / math.sqrt(n)
+    low, high = _st.t.interval(confidence, n - 1, loc=mean, scale=se)
+    p = 2.0 * float(_st.t.sf(abs(mean / se), n - 1))
+    return PairedResult(mean, float(low), float(high), sd, n, min(1.0, p))
+
+
+def contrast(
+    values_by_arm: Mapping[str, Sequence[float]],
+    weights: Mapping[str, float],
+    confidence: float = 0.95,
+) -> PairedResult:
+    """Per-seed linear contrast sum_a w_a * x[a][s], with its t interval and p over seeds.
+
+    Computing the contrast within each seed (e.g. the interaction FS - F - S + P) cancels
+    what a seed's population shares across arms. Arms without a weight are ignored; every
+    weighted arm needs the same number of seeds, listed in the same seed order.
+    """
+    if not weights:
+        raise ValueError("contrast needs at least one weighted arm")
+    missing = [arm for arm in weights if arm not in values_by_arm]
+    if missing:
+        raise ValueError(f"contrast weights name arms with no values: {missing}")
+    arms = list(weights)
+    n = len(values_by_arm[arms[0]])
+    for arm in arms[1:]:
+        if len(values_by_arm[arm]) != n:
+            raise ValueError(
+                f"arm {arm!r} has {len(values_by_arm[arm])} seeds, arm {arms[0]!r} has {n}"
+            )
+    ds = [math.fsum(weights[a] * values_by_arm[a][s] for a in arms) for s in range(n)]
+    return _one_sample_t(ds, confidence)
+
+
+def paired_difference(
+    xs: Sequence[float], ys: Sequence[float], confidence: float = 0.95
+) -> PairedResult:
+    """mean(x_i - y_i) over seeds i, its t interval and paired t-test p.
+
+    Valid because seed i draws the same population in both arms; the between-seed variance
+    cancels, so a consistent per-seed difference shows even when populations differ a lot.
+    """
+    _check_paired("paired_difference", xs, ys)
+    return _one_sample_t([x - y for x, y in zip(xs, ys, strict=True)], confidence)
+
+
+@dataclass(frozen=True)
+class McNemarResult:
+    """Discordant counts b (A right, B wrong) and c (A wrong, B right), n pairs, exact p."""
+
+    b: int
+    c: int
+    n: int
+    p: float
+
+
+def mcnemar(pairs: Sequence[tuple[bool, bool]]) -> McNemarResult:
+    """Exact McNemar test on per-question correctness (A, B) of two arms on the same questions.
+
+    Only discordant questions carry information; p is the two-sided binomial test of b out of
+    b + c at 0.5, and 1.0 when no question is discordant.
+    """
+    b = sum(1 for a_ok, b_ok in pairs if a_ok and not b_ok)
+    c = sum(1 for a_ok, b_ok in pairs if b_ok and not a_ok)
+    p = float(_st.binomtest(b, b + c, 0.5).pvalue) if b + c else 1.0
+    return McNemarResult(b, c, len(pairs), p)
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values, in input order (compare each to alpha directly).
+
+    Controls the family-wise error of the pre-registered tests without assuming independence.
+    NaN stays NaN and does not count toward the family size m.
+    """
+    order = sorted((i for i, p in enumerate(pvalues) if not math.isnan(p)), key=pvalues.__getitem__)
+    m = len(order)
+    adjusted = [NAN] * len(pvalues)
+    running = 0.0
+    for k, i in enumerate(order):
+        running = max(running, min(1.0, (m - k) * pvalues[i]))  # monotone in the sorted order
+        adjusted[i] = running
+    return adjusted
+
+
+def min_detectable_effect(sd: float, n: int, alpha: float = 0.05, power: float = 0.8) -> float:
+    """Smallest true mean paired difference a two-sided paired t-test on n seeds detects.
+
+    The standard approximation (t_{1-alpha/2, n-1} + t_{power, n-1}) * sd / sqrt(n), with sd
+    the sd of the per-seed differences: it says which effects a null result could have missed.
+    NaN for n < 2 or a non-finite sd.
+    """
+    if not (0.0 < alpha < 1.0 and 0.0 < power < 1.0):
+        raise ValueError(f"need 0 < alpha < 1 and 0 < power < 1, got {alpha} and {power}")
+    if n < 2 or not math.isfinite(sd):
+        return NAN
+    t_sum = float(_st.t.ppf(1.0 - alpha / 2.0, n - 1)) + float(_st.t.ppf(power, n - 1))
+    return t_sum * sd / math.sqrt(n)
+
+
+def equivalence(low: float, high: float, bound: float) -> bool:
+    """Whether the CI lies inside (-bound, +bound): an effect above `bound` is ruled out.
+
+    This is what lets a null read as evidence of absence rather than absence of evidence.
+    NaN anywhere gives False.
+    """
+    return -bound < low and high < bound
+
+
+def verdict(
+    result: PairedResult,
+    support: float,
+    bound: float,
+    p_adjusted: float | None = None,
+    alpha: float = 0.05,
+) -> str:
+    """One of "supported", "refuted" or "inconclusive" for a pre-registered prediction.
+
+    The prediction is a positive effect (orient the difference or contrast so). "supported":
+    mean >= support, (p_adjusted, else p) < alpha and low > 0; "refuted": the CI lies in
+    (-bound, bound), so an effect larger than `bound` is ruled out; else "inconclusive", as
+    for any NaN input. Supported is checked first; with support >= bound the two cannot both
+    hold. "uninformative" (a failed validity gate) is the caller's decision, never made here.
+    """
+    p = result.p if p_adjusted is None else p_adjusted
+    numbers = (result.mean, result.low, result.high, p, support, bound, alpha)
+    if any(math.isnan(v) for v in numbers):
+        return "inconclusive"
+    if result.mean >= support and p < alpha and result.low > 0:
+        return "supported"
+    if equivalence(result.low, result.high, bound):
+        return "refuted"
+    return "inconclusive"

@@ -2,7 +2,9 @@
 
 CPT: one document per row, loss on every token, padding masked out. Rows never share a
 sequence, so no document can attend to another (no packing leak). Batches are bucketed by
-length, which keeps padding small without packing.
+length, which keeps padding small without packing. A document is read as DOC_PREFIX + text
+(document_text_for_model), by training and by scoring alike: then a name at the very start
+is the same tokens (" Aiko", as in every question) as anywhere else.
 IT: "Question: {q}\\nAnswer: {a}<eos>", loss on the answer tokens (and <eos>) only. The
 prompt is tokenized on its own, exactly as evaluation tokenizes it, so what is trained is
 what is asked.
@@ -20,6 +22,8 @@ from transformers import PreTrainedTokenizerBase
 from knowlearn.data.records import Document, QAPair
 
 IGNORE = -100
+# Prepended to every document before tokenizing (bioS: every sentence starts with a space).
+DOC_PREFIX = " "
 
 
 @dataclass(frozen=True)
@@ -41,12 +45,20 @@ def prompt_ids(tokenizer: PreTrainedTokenizerBase, question: str) -> list[int]:
     return tokenizer(qa_prompt(question))["input_ids"]
 
 
+def document_text_for_model(text: str) -> str:
+    """The text as the model reads it. Without the space, a name opening a document would be
+    `Aiko` while questions and answers say ` Aiko`: to a model trained from scratch, two
+    unrelated tokens. Character offsets into it are those of `text` plus len(DOC_PREFIX)."""
+    return DOC_PREFIX + text
+
+
 def document_examples(
     tokenizer: PreTrainedTokenizerBase, docs: Sequence[Document], max_length: int
 ) -> tuple[list[Example], int]:
     """Examples for CPT and how many documents had to be truncated."""
     out, truncated = [], 0
-    encoded = tokenizer([d.text for d in docs])["input_ids"] if docs else []
+    texts = [document_text_for_model(d.text) for d in docs]
+    encoded = tokenizer(texts)["input_ids"] if docs else []
     for ids in encoded:
         ids = ids + [tokenizer.eos_token_id]
         if len(ids) > max_length:

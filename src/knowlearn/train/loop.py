@@ -39,6 +39,7 @@ from knowlearn.io import atomic_open, write_json, write_text
 from knowlearn.models.load import load_model
 from knowlearn.optim.sam import SAM, check_precision, sam_step
 from knowlearn.train.batches import IGNORE, Example, collate, epoch_batches
+from knowlearn.train.epochs import EpochEval, EpochTracker
 
 LATEST = "latest"  # file naming the newest complete checkpoint directory
 FSDP_STATE = "accelerate"  # under FSDP: accelerate.save_state's folder inside a checkpoint
@@ -65,8 +66,8 @@ EpochExamples = Callable[[int], Sequence[Example]]
 
 def plan_steps(
     data: EpochExamples, cfg: StageConfig, seed: int
-) -> tuple[int, Callable[[int], list[list[Example]]]]:
-    """Total optimizer steps and a function step -> its micro-batches.
+) -> tuple[int, int, Callable[[int], list[list[Example]]]]:
+    """Total optimizer steps, steps per epoch, and a function step -> its micro-batches.
 
     `data(epoch)` gives that epoch's examples (the same list every epoch, or freshly
     augmented copies: online re-sampling); their number must not change between epochs.
@@ -98,7 +99,7 @@ def plan_steps(
             for idx in batches[k * cfg.grad_accum : (k + 1) * cfg.grad_accum]
         ]
 
-    return total, step_batches
+    return total, per_epoch, step_batches
 
 
 def _latest_checkpoint(out_dir: Path) -> Path | None:
@@ -142,13 +143,15 @@ def train_stage(
     stop_after: int | None = None,
     sam: SAMConfig | None = None,
     lora: LoraConfig | None = None,
+    epoch_eval: EpochEval | None = None,
 ) -> Path:
     """Train from `init_dir`; write `out_dir/model` and `out_dir/done.json`; return the model dir.
 
     Resumes from `out_dir`'s latest checkpoint if there is one; does nothing if the stage
     is already done. With `sam` (rho > 0) every step is a SAM step (see optim/sam.py for how
     it stays exact under accumulation and DDP); with `lora` (r > 0) only a LoRA adapter
-    trains. The tokenizer, if given, is saved beside the final weights so the output
+    trains. With `epoch_eval`, the model is evaluated at every epoch end (train/epochs.py)
+    and, if it selects, the best epoch's weights are the stage's output. The tokenizer, if given, is saved beside the final weights so the output
     directory loads on its own with plain transformers. `stop_after` ends the run after that
     many steps without finishing the stage (to test resume).
     """
@@ -162,6 +165,12 @@ def train_stage(
     fsdp = acc.distributed_type == DistributedType.FSDP
     use_sam = sam is not None and sam.rho > 0
     use_lora = lora is not None and lora.r > 0
+    if fsdp and epoch_eval is not None:
+        raise KnowlearnError(
+            "per-epoch evaluation reads the whole model on one process, which FSDP shards: "
+            "set data.validation_fraction=0 or launch with configs/accelerate/ddp.yaml",
+            field="data.validation_fraction",
+        )
     if fsdp and (use_sam or use_lora):
         raise KnowlearnError(
             "FSDP shards parameters, which SAM's perturbation and LoRA here do not support: "
@@ -178,7 +187,7 @@ def train_stage(
         model.to(acc.device)  # before the optimizer, which then picks its fused kernel
     optimizer = make_optimizer(model, cfg)
     data = examples if callable(examples) else (lambda epoch: examples)
-    total, step_batches = plan_steps(data, cfg, seed)
+    total, per_epoch, step_batches = plan_steps(data, cfg, seed)
     warmup = int(cfg.warmup_ratio * total)
     scheduler = get_cosine_with_min_lr_schedule_with_warmup(
         optimizer, warmup, max(total, 1), min_lr_rate=cfg.min_lr_ratio
@@ -216,6 +225,11 @@ def train_stage(
 
     log_path = out_dir / "metrics.jsonl"
     _truncate_log(log_path, start)
+    tracker = (
+        EpochTracker(epoch_eval, out_dir, start)
+        if epoch_eval is not None and acc.is_main_process
+        else None
+    )
     t0 = time.perf_counter() - elapsed0
     bar = tqdm(
         total=total,
@@ -275,6 +289,15 @@ def train_stage(
                 }
                 log.write(json.dumps(row) + "\n")
                 log.flush()
+            if epoch_eval is not None and (done_steps % per_epoch == 0 or done_steps == total):
+                if tracker is not None:
+                    tracker.after_epoch(
+                        acc.unwrap_model(model),
+                        tokenizer,
+                        math.ceil(done_steps / per_epoch),
+                        done_steps,
+                    )
+                acc.wait_for_everyone()
             if done_steps == total:
                 break
             stopping = stop_after is not None and done_steps >= stop_after
@@ -303,6 +326,7 @@ def train_stage(
         trained.save_pretrained(final_dir, state_dict=full_state)
         if tokenizer is not None:
             tokenizer.save_pretrained(final_dir)
+        selected = tracker.finish(final_dir) if tracker is not None else {}
         kill_point("stage_end")
         summary = {
             "stage": name,
@@ -312,6 +336,7 @@ def train_stage(
             "sam": sharp is not None,
             "seconds": round(time.perf_counter() - t0, 2),
             "final_loss": loss_value,
+            **selected,
         }
         write_json(out_dir / DONE, summary)
         for old in out_dir.glob("checkpoint-*"):
