@@ -54,7 +54,7 @@ def test_bad_config_values_name_the_field(override, field, words):
 
 def test_shipped_demo_experiment_resolves_every_arm():
     exp = load_experiment(shipped_config("demo.yaml"))
-    assert "baseline" in exp.arms
+    assert "P" in exp.arms
     for arm in exp.arms:
         for seed in exp.seeds:
             cfg = arm_cfg(exp, arm, seed)
@@ -66,7 +66,7 @@ def test_shipped_demo_experiment_resolves_every_arm():
         return cfg.data.renderings * (fmt.copies + fmt.include_original) * cfg.cpt.epochs
 
     per_arm = {arm: exposures(arm_cfg(exp, arm, 0)) for arm in exp.arms}
-    assert set(per_arm.values()) == {60.0}, per_arm
+    assert set(per_arm.values()) == {30.0}, per_arm
 
 
 @pytest.mark.parametrize(

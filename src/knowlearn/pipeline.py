@@ -44,6 +44,7 @@ from knowlearn.eval.probe import probe_documents, run_probe
 from knowlearn.eval.qa import predict, score, teacher_forced_em
 from knowlearn.eval.tokens import entity_token_mismatch
 from knowlearn.experiment.cache import digest, file_digest, link, locked
+from knowlearn.experiment.shipped import restore_shipped_stage
 from knowlearn.faults import kill_point
 from knowlearn.io import write_json, write_jsonl
 from knowlearn.models.load import check_model, load_model, load_tokenizer
@@ -403,6 +404,7 @@ def _stage(
         return make(cache / f"{name}-{key}")
     link(out, name, cache / f"{name}-{key}")  # first, so progress can be followed through it
     with locked(cache / f"{name}-{key}.lock"):
+        restore_shipped_stage(cache / f"{name}-{key}")  # the same key: the same stage, shipped
         return make(cache / f"{name}-{key}")
 
 

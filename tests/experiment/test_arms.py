@@ -48,14 +48,12 @@ def test_a_bad_arm_is_refused_before_any_work(tmp_path):
 
 @pytest.mark.slow
 def test_full_demo_shows_that_paraphrased_documents_make_facts_extractable(tmp_path, capsys):
-    """The README's first command, as shipped (~4 min on 2 cores)."""
+    """The README's first command, as shipped, from the shipped base model."""
     assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
     rows = {r["arm"]: r for r in json.loads((tmp_path / "demo" / "summary.json").read_text())}
-    assert (
-        rows["baseline"]["memorization_after_cpt"] > 90
-        and rows["paraphrase"]["memorization_after_cpt"] > 90
-    )
-    assert rows["paraphrase"]["test_em"] > rows["baseline"]["test_em"] + 15
+    assert rows["P"]["memorization_after_cpt"] > 90 and rows["R"]["memorization_after_cpt"] > 90
+    assert 15 <= rows["P"]["test_em"] <= 80  # off the floor: the base model extracts
+    assert rows["R"]["test_em"] > rows["P"]["test_em"] + 15
     assert load_experiment(shipped_config("demo.yaml")).arms.keys() == rows.keys()
 
 
@@ -147,3 +145,18 @@ def test_killed_experiment_resumes_to_the_same_results(tmp_path):
         load_experiment(tmp_path / "exp.yaml", [f"out={tmp_path / 'clean'}"]), progress=False
     )
     assert strip(resumed) == strip(clean)
+
+
+def test_population_seeds_run_a_few_whole_seeds_at_a_time(tmp_path):
+    from knowlearn.experiment.arms import job_order
+
+    (tmp_path / "exp.yaml").write_text(TINY_BASE)
+    exp = load_experiment(tmp_path / "exp.yaml", ["seeds=[1, 2, 3, 4, 5]"])
+    arms = ("baseline", "paraphrase")
+    assert job_order(exp) == [(a, s) for a in arms for s in (1, 2, 3, 4, 5)]
+    # parallel 2: seeds 1 and 2 side by side (each process builds one base), then 3-5
+    # together (a lone seed 5 would leave one process waiting for its base).
+    exp.population_seeds = True
+    assert job_order(exp) == [(a, s) for a in arms for s in (1, 2)] + [
+        (a, s) for a in arms for s in (3, 4, 5)
+    ]

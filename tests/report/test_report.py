@@ -254,3 +254,20 @@ def test_report_on_a_real_tiny_experiment(tmp_path):
     assert "| baseline |" in md and "| format |" in md and "Incomplete runs" in md
     assert (tmp_path / "run" / "plots" / "qa_em.png").read_bytes()[:8] == PNG
     assert (tmp_path / "run" / "plots" / "probe_vs_qa.png").read_bytes()[:8] == PNG
+
+
+def test_probe_correlation_splits_between_and_within_arms():
+    from knowlearn.report.report import _correlation
+
+    # Arm b has higher probe and QA than arm a (between: +1), yet inside each arm the
+    # seed with the higher probe has the lower QA (within: -1).
+    points = [
+        {"arm": "a", "seed": 0, "x": 10.0, "y": 22.0},
+        {"arm": "a", "seed": 1, "x": 12.0, "y": 20.0},
+        {"arm": "b", "seed": 0, "x": 50.0, "y": 62.0},
+        {"arm": "b", "seed": 1, "x": 52.0, "y": 60.0},
+    ]
+    c = _correlation(points, "probe")
+    assert c["pearson"] > 0.9
+    assert c["between_arms"]["pearson"] == pytest.approx(1.0)
+    assert c["within_arms"]["pearson"] == pytest.approx(-1.0)

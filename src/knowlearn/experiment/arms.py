@@ -218,7 +218,7 @@ def prebuild_bases(
 
 
 def _progress(run_dir: Path) -> str:
-    for stage in ("it", "cpt"):
+    for stage in ("it", "cpt", "base"):
         log = run_dir / stage / "metrics.jsonl"
         if (run_dir / "results.json").is_file():
             return "done"
@@ -230,9 +230,23 @@ def _progress(run_dir: Path) -> str:
     return "starting"
 
 
+def job_order(exp: ExperimentConfig) -> list[tuple[str, int]]:
+    """(arm, seed) in the order runs start. With population seeds, a few seeds at a time
+    (one per process), every arm of them, then the next few: each seed's base model is
+    built once while the other processes build the others', and seeds complete as whole
+    populations, so an experiment stopped early still decides its claims on the seeds done."""
+    if not exp.population_seeds:
+        return [(arm, seed) for arm in exp.arms for seed in exp.seeds]
+    width = max(1, exp.parallel or os.cpu_count() or 1)
+    chunks = [exp.seeds[i : i + width] for i in range(0, len(exp.seeds), width)]
+    if len(chunks) > 1 and len(chunks[-1]) < width:  # no lone seed whose arms wait for its base
+        chunks[-2:] = [chunks[-2] + chunks[-1]]
+    return [(arm, seed) for chunk in chunks for arm in exp.arms for seed in chunk]
+
+
 def run_experiment(exp: ExperimentConfig, progress: bool = True) -> list[dict[str, Any]]:
     """Run every (arm, seed) not already done; return one summary row per (arm, seed)."""
-    jobs = [(arm, seed, arm_cfg(exp, arm, seed)) for arm in exp.arms for seed in exp.seeds]
+    jobs = [(arm, seed, arm_cfg(exp, arm, seed)) for arm, seed in job_order(exp)]
     out = Path(exp.out)
     out.mkdir(parents=True, exist_ok=True)
     tok = shared_tokenizer(exp, [c for _, _, c in jobs])

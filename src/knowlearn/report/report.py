@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from knowlearn.io import write_json, write_text
+from knowlearn.report import diagnostics
 from knowlearn.report.claims import decide
 from knowlearn.report.claims import render as render_prereg
 from knowlearn.report.stats import (
@@ -232,13 +233,28 @@ def _description(exp: dict[str, Any], arm: str) -> str:
 
 
 def _correlation(points: list[dict[str, Any]], x_name: str) -> dict[str, Any]:
+    """Pooled over (arm, seed) points, and split into between arms (arm means) and within
+    arms (deviations from each arm's mean, pooled): a pooled r can come from a few arms
+    that differ in both, while the paper's claim is also about runs of one recipe."""
     xs, ys = [p["x"] for p in points], [p["y"] for p in points]
+    by_arm: dict[str, list[dict[str, Any]]] = {}
+    for p in points:
+        by_arm.setdefault(p["arm"], []).append(p)
+    means = {
+        a: (mean_std([p["x"] for p in ps])[0], mean_std([p["y"] for p in ps])[0])
+        for a, ps in by_arm.items()
+    }
+    dx = [p["x"] - means[p["arm"]][0] for p in points]
+    dy = [p["y"] - means[p["arm"]][1] for p in points]
+    mx, my = [m[0] for m in means.values()], [m[1] for m in means.values()]
     return {
         "x": x_name,
         "y": "test EM",
         "n": len(points),
         "pearson": pearson(xs, ys) if len(points) >= 2 else NAN,
         "spearman": spearman(xs, ys) if len(points) >= 2 else NAN,
+        "between_arms": {"n": len(means), "pearson": pearson(mx, my) if len(means) >= 2 else NAN},
+        "within_arms": {"n": len(points), "pearson": pearson(dx, dy) if len(points) >= 2 else NAN},
         "points": points,
     }
 
@@ -472,10 +488,18 @@ def _correlation_sentence(c: dict[str, Any]) -> str:
         return f"No run has the {c['x']} numbers, so there is no probe-vs-QA correlation."
     if c["n"] < 3:
         return f"Only {c['n']} (arm, seed) point(s) have both {c['x']} and test EM: too few for a correlation."
-    return (
+    text = (
         f"Across n = {c['n']} (arm, seed) points, {c['x']} vs held-out QA EM: "
         f"Pearson r = {_f(c['pearson'], 2)}, Spearman ρ = {_f(c['spearman'], 2)}."
     )
+    between, within = c.get("between_arms"), c.get("within_arms")
+    if between and within and between["n"] >= 3:
+        text += (
+            f" Between arms (the {between['n']} arm means): r = {_f(between['pearson'], 2)}; "
+            f"within arms (each run's deviation from its arm's mean, pooled): "
+            f"r = {_f(within['pearson'], 2)}."
+        )
+    return text
 
 
 def _machine_text(machine: Any) -> str:
@@ -583,7 +607,11 @@ PLOT_CAPTIONS = {
 
 
 def render_markdown(
-    agg: dict[str, Any], plots: dict[str, Path], exp_dir: Path, plots_note: str = ""
+    agg: dict[str, Any],
+    plots: dict[str, Path],
+    exp_dir: Path,
+    plots_note: str = "",
+    sections: list[str] = (),
 ) -> str:
     """report.md: tables, one honest sentence per arm, correlation, plots, incomplete runs."""
     n_done = sum(e["n_seeds"] for e in agg["arms"].values())
@@ -653,6 +681,8 @@ def render_markdown(
             ]
         if f"group_{name}" in plots:
             md += ["", f"![{name}]({plots[f'group_{name}'].relative_to(exp_dir).as_posix()})"]
+    for section in sections:
+        md += ["", section]
     md += ["", "## Plots", ""]
     if plots_note:
         md.append(plots_note)
@@ -692,5 +722,6 @@ def write_report(exp_dir: str | Path) -> Path:
     agg["plots"] = {k: p.relative_to(exp_dir).as_posix() for k, p in plot_paths.items()}
     write_json(exp_dir / "results.json", _json_safe(agg))
     path = exp_dir / "report.md"
-    write_text(path, render_markdown(agg, plot_paths, exp_dir, note))
+    sections = diagnostics.render(data, data["arms"])
+    write_text(path, render_markdown(agg, plot_paths, exp_dir, note, sections))
     return path
