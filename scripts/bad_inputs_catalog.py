@@ -59,7 +59,8 @@ Every input a user hands knowlearn (documents, QA and paraphrase JSONL, run and 
 configs, model directories, the run directory) is checked before training starts. A problem
 ends the command with exit code 2 and one line on stderr, `knowlearn: error: WHERE: WHAT`,
 where WHERE is the file (`file:line` for JSONL) and `field 'name'` wherever they apply.
-No traceback; no file that was there before is changed; no temporary file is left behind.
+No traceback; no file that was there before is changed; nothing is written (no run
+directory is begun, so the corrected command runs); no temporary file is left behind.
 
 Each row is a case of `tests/test_bad_inputs.py`, which runs it through the CLI and checks
 this table against the message it prints (`$TMP` stands for the test's scratch folder).

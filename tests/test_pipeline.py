@@ -236,6 +236,7 @@ def test_a_run_refused_for_bad_input_writes_nothing(tmp_path, init_dir):
                 *SMALL[1:],
                 f"model.path={init_dir}",
                 "data.people=12",
+                "cpt.max_length=128",  # the tiny model's positions (longer is refused)
             ]
         )
         == 0

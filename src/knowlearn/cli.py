@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import argparse
 import errno
-import json
 import logging
 import os
 import sys
+import warnings
 from importlib.resources import files
 from pathlib import Path
 
@@ -25,6 +25,11 @@ def _quiet_libraries() -> None:
 
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
+    # Deprecation notices of the libraries (peft calls a renamed transformers method) are
+    # for their developers, not for a user reading what knowlearn says.
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|peft)\.")
+    # A merge=false adapter stacked on another adapter has no config.json beside it: fine.
+    warnings.filterwarnings("ignore", message="Could not find a config file", module=r"peft\.")
     logging.getLogger("accelerate").setLevel(logging.ERROR)
 
 
@@ -44,6 +49,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         args.config or shipped_config(DEMO_CONFIG),
         [f"out={args.out}"] + args.overrides if args.out else args.overrides,
     )
+    _quiet_libraries()
     print(
         f"knowlearn {args.command}: {len(exp.arms)} arms x {len(exp.seeds)} seed(s) -> {exp.out}",
         flush=True,
@@ -67,6 +73,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     data: dict = {}
     for text in args.overrides:
         keys, value = parse_override(text)
+        if len(keys) > 1 and keys[0] == "data":  # `data.people=20`, as train spells it
+            keys = keys[1:]
         data[".".join(keys)] = value
     d = from_dict(DataConfig, data, prefix="data.")
     paths = bios.generate(
@@ -87,12 +95,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from knowlearn.config import load_config
+    from knowlearn.io import dumps
+
+    # The config first: a typo is reported before torch and transformers load (seconds).
+    cfg = load_config(
+        args.config, [f"out={args.out}", *args.overrides] if args.out else args.overrides
+    )
+    _quiet_libraries()
     from knowlearn.pipeline import run, summary_row
 
-    cfg = load_config(args.config, args.overrides)
     results = run(cfg, progress=not args.quiet)
     row = summary_row(results)
-    print(json.dumps({k: round(v, 2) for k, v in row.items()}))
+    print(dumps({k: round(v, 2) for k, v in row.items()}))
     print(f"results: {Path(cfg.out) / 'results.json'}")
     return 0
 
@@ -104,9 +118,15 @@ def cmd_augment(args: argparse.Namespace) -> int:
     from knowlearn.augment.apply import format_documents, format_questions
     from knowlearn.config import load_config
     from knowlearn.data.records import write_records
+
+    if args.preview < 0:
+        raise KnowlearnError(
+            f"must be >= 0 (formats to show), got {args.preview}", field="--preview"
+        )
+    cfg = load_config(args.config, args.overrides)
+    _quiet_libraries()
     from knowlearn.pipeline import prepare_data
 
-    cfg = load_config(args.config, args.overrides)
     out = Path(args.out or Path(cfg.out) / "augmented")
     docs, qa = prepare_data(cfg, out / "source")
     if cfg.augment.cpt.copies == 0 and not args.preview:
@@ -160,23 +180,53 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_ask(args: argparse.Namespace) -> int:
-    """Greedy answer to one question, in the QA format the model was instruction-tuned on."""
-    from knowlearn.eval.qa import greedy_generate
-    from knowlearn.models.load import load_model, load_tokenizer
-    from knowlearn.train.batches import prompt_ids
+def _at_least_one(value: int, option: str) -> None:
+    if value < 1:
+        raise KnowlearnError(f"must be >= 1, got {value}", field=option)
 
-    path = Path(args.model)
+
+def final_model(path: Path) -> Path:
+    """A model directory: `path` itself, or a finished run directory's final model.
+
+    An experiment directory, or a run that has not finished, is refused with what to pass
+    instead (its model folders hold checkpoints or nothing yet).
+    """
     if (path / "arms").is_dir():
         arms = sorted(str(p.parent) for p in path.glob("arms/*/seed*/results.json"))
         raise KnowlearnError(
             f"an experiment directory: choose one of its runs ({', '.join(arms[:4]) or 'none finished'})",
             file=path,
         )
-    for stage in ("it/model", "cpt/model"):  # a run directory: its final model
-        if (path / stage).is_dir() and (path / "results.json").is_file():
-            path = path / stage
-            break
+    if (path / "config.yaml").is_file() and not (path / "config.json").is_file():
+        if not (path / "results.json").is_file():
+            done = [s for s in ("it", "cpt") if (path / s / "done.json").is_file()]
+            hint = (
+                f", or pass --model {path / done[0] / 'model'} for its {done[0]} model"
+                if done
+                else " (no stage has finished yet)"
+            )
+            raise KnowlearnError(
+                f"a run directory that has not finished (no results.json): rerun its command to "
+                f"finish it{hint}",
+                file=path,
+            )
+        for stage in ("it/model", "cpt/model"):  # a run directory: its final model
+            if (path / stage).is_dir():
+                return path / stage
+    return path
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    """Greedy answer to one question, in the QA format the model was instruction-tuned on."""
+    _at_least_one(args.max_new_tokens, "--max-new-tokens")
+    if any(not q.strip() for q in args.question):
+        raise KnowlearnError("a question is empty", field="question")
+    path = final_model(Path(args.model))
+    _quiet_libraries()
+    from knowlearn.eval.qa import greedy_generate
+    from knowlearn.models.load import load_model, load_tokenizer
+    from knowlearn.train.batches import prompt_ids
+
     tok = load_tokenizer(path, trust_remote_code=args.trust_remote_code)
     model = load_model(path, trust_remote_code=args.trust_remote_code)
     for question in args.question:
@@ -193,23 +243,33 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from knowlearn.data.records import read_documents, read_qa
+    from knowlearn.io import dumps
+
+    _at_least_one(args.batch_size, "--batch-size")
+    _at_least_one(args.max_new_tokens, "--max-new-tokens")
+    qa = read_qa(args.qa)
+    docs = read_documents(args.documents) if args.documents else None
+    path = final_model(Path(args.model))
+    _quiet_libraries()
     from knowlearn.eval.facts import fact_accuracy, fact_token_correct
     from knowlearn.eval.qa import predict, score
     from knowlearn.models.load import load_model, load_tokenizer
 
-    qa = read_qa(args.qa)
-    model = load_model(args.model)  # first: a bad --model is reported as a model, not a tokenizer
-    tok = load_tokenizer(args.tokenizer or args.model)
-    out = {
-        "qa": score(
-            predict(model, tok, qa, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
-        )
-    }
-    if args.documents:
-        out["memorization"] = fact_accuracy(
-            fact_token_correct(model, tok, read_documents(args.documents))
-        )
-    print(json.dumps(out, indent=2))
+    model = load_model(path)  # first: a bad --model is reported as a model, not a tokenizer
+    tok = load_tokenizer(args.tokenizer or path)
+    print(f"knowlearn eval: {len(qa):,} questions, {path}", file=sys.stderr, flush=True)
+    preds = predict(
+        model,
+        tok,
+        qa,
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
+        progress=not args.quiet,
+    )
+    out = {"qa": score(preds)}
+    if docs is not None:
+        out["memorization"] = fact_accuracy(fact_token_correct(model, tok, docs))
+    print(dumps(out, indent=2))
     return 0
 
 
@@ -217,13 +277,24 @@ def cmd_report(args: argparse.Namespace) -> int:
     from knowlearn.report import aggregate, collect, main_table, write_report
 
     if not Path(args.exp_dir, "arms").is_dir():
+        run = (
+            Path(args.exp_dir, "results.json").is_file()
+            or Path(args.exp_dir, "config.yaml").is_file()
+        )
         raise KnowlearnError(
-            "not an experiment directory (it has no arms/ folder)", file=args.exp_dir
+            "not an experiment directory (it has no arms/ folder)"
+            + ("; a run directory: its results are in results.json" if run else ""),
+            file=args.exp_dir,
         )
     path = write_report(args.exp_dir)
     print(main_table(aggregate(collect(args.exp_dir))))
     print(f"\nreport: {path} (results.json and plots/ beside it)")
     return 0
+
+
+def _user_path(text: str) -> str:
+    """`~` expanded, as the shell does for a bare word but not for `--out=~/x` or a quoted path."""
+    return os.path.expanduser(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -237,8 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="the embedded default, end to end: arms on synthetic biographies with a tiny model",
     )
-    d.add_argument("--config", help="experiment YAML (default: the shipped demo.yaml)")
-    d.add_argument("--out", help="run directory (default: from the config)")
+    d.add_argument(
+        "--config", type=_user_path, help="experiment YAML (default: the shipped demo.yaml)"
+    )
+    d.add_argument("--out", type=_user_path, help="run directory (default: from the config)")
     d.add_argument(
         "overrides", nargs="*", help="key=value overrides of the base config, e.g. data.people=100"
     )
@@ -247,8 +320,13 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser(
         "run", help="an experiment: arms x seeds of a base config (YAML), in parallel, cached"
     )
-    r.add_argument("--config", required=True, help="experiment YAML (see src/knowlearn/configs/)")
-    r.add_argument("--out", help="experiment directory (default: from the config)")
+    r.add_argument(
+        "--config",
+        required=True,
+        type=_user_path,
+        help="experiment YAML, or a shipped preset's name (paper, remedies, base_model, ...)",
+    )
+    r.add_argument("--out", type=_user_path, help="experiment directory (default: from the config)")
     r.add_argument(
         "overrides",
         nargs="*",
@@ -257,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_run)
 
     g = sub.add_parser("generate", help="write synthetic biographies (documents.jsonl, qa.jsonl)")
-    g.add_argument("--out", required=True, help="output folder")
+    g.add_argument("--out", required=True, type=_user_path, help="output folder")
     g.add_argument(
         "overrides",
         nargs="*",
@@ -268,7 +346,12 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser(
         "train", help="one run: data -> CPT -> IT -> evaluation, into a run directory (resumes)"
     )
-    t.add_argument("--config", help="run YAML (default: the embedded default)")
+    t.add_argument(
+        "--config",
+        type=_user_path,
+        help="run YAML, or a shipped preset's name (default: the embedded default)",
+    )
+    t.add_argument("--out", type=_user_path, help="run directory (the same as out=DIR)")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.add_argument("overrides", nargs="*", help="key=value overrides, e.g. out=runs/x cpt.lr=1e-3")
     t.set_defaults(func=cmd_train)
@@ -277,8 +360,10 @@ def build_parser() -> argparse.ArgumentParser:
         "augment",
         help="write formatted copies of a run's documents and questions; --preview N shows one document in N formats",
     )
-    a.add_argument("--config", help="run YAML (default: the embedded default)")
-    a.add_argument("--out", help="output folder (default: OUT/augmented of the config)")
+    a.add_argument("--config", type=_user_path, help="run YAML (default: the embedded default)")
+    a.add_argument(
+        "--out", type=_user_path, help="output folder (default: OUT/augmented of the config)"
+    )
     a.add_argument(
         "--preview",
         type=int,
@@ -310,7 +395,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     k = sub.add_parser("ask", help="answer questions with a trained model (greedy)")
     k.add_argument(
-        "--model", required=True, help="a run directory (its final model) or a model directory"
+        "--model",
+        required=True,
+        type=_user_path,
+        help="a run directory (its final model) or a model directory",
     )
     k.add_argument("--max-new-tokens", type=int, default=24)
     k.add_argument(
@@ -324,19 +412,30 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser(
         "eval", help="score a model directory on a QA JSONL (and memorization on documents)"
     )
-    e.add_argument("--model", required=True, help="a local Hugging Face causal LM directory")
-    e.add_argument("--qa", required=True, help="QA JSONL")
-    e.add_argument("--documents", help="documents JSONL, for fact memorization")
-    e.add_argument("--tokenizer", help="tokenizer directory (default: the model's)")
+    e.add_argument(
+        "--model",
+        required=True,
+        type=_user_path,
+        help="a run directory (its final model) or a local Hugging Face causal LM directory",
+    )
+    e.add_argument("--qa", required=True, type=_user_path, help="QA JSONL")
+    e.add_argument("--documents", type=_user_path, help="documents JSONL, for fact memorization")
+    e.add_argument(
+        "--tokenizer", type=_user_path, help="tokenizer directory (default: the model's)"
+    )
     e.add_argument("--batch-size", type=int, default=128)
     e.add_argument("--max-new-tokens", type=int, default=24)
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=cmd_eval)
 
     rp = sub.add_parser(
         "report", help="report.md, results.json and plots/ of an experiment directory"
     )
-    rp.add_argument("exp_dir", metavar="EXP_DIR", help="an experiment directory (with arms/)")
+    rp.add_argument(
+        "exp_dir", metavar="EXP_DIR", type=_user_path, help="an experiment directory (with arms/)"
+    )
     rp.set_defaults(func=cmd_report)
+
     return p
 
 
@@ -349,7 +448,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(bad)}")
     if extra:
         args.overrides = [*args.overrides, *extra]
-    _quiet_libraries()
     try:
         return args.func(args)
     except KnowlearnError as e:

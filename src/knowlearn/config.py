@@ -11,8 +11,10 @@ import contextlib
 import dataclasses
 import difflib
 import math
+import os
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +78,11 @@ class StageConfig:
     """One training stage (CPT on documents, or IT on QA): the same loop, other data."""
 
     epochs: float = 1.0
+    # Times each fact is read in this stage; when set, epochs follow from it (see
+    # RunConfig.exposure_units), so arms with more renderings or copies still read each
+    # fact equally often. None: `epochs` as given.
+    # Not part of a stage's cache key (experiment/cache.py): only the epochs it sets are.
+    exposures: float | None = field(default=None, metadata={"hash": False})
     lr: float = 1e-3
     batch_size: int = 32  # examples per micro-batch
     grad_accum: int = 1  # micro-batches per optimizer step
@@ -190,6 +197,61 @@ class RunConfig:
     cache: str | None = None  # share stage outputs by content hash here (experiments set it)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
+    def exposure_units(self) -> dict[str, tuple[float, str]]:
+        """Per stage: how many times one epoch shows each fact, and how that count arises.
+
+        CPT: renderings x (copies + 1 with the original); IT: question templates x
+        (question copies + 1); the base stage likewise with its own renderings and formats.
+        Paraphrase files and replayed documents are not counted.
+        """
+
+        def shown(fmt: FormatConfig) -> int:
+            return fmt.copies + (1 if fmt.include_original else 0)
+
+        synthetic = self.data.documents is None
+        renderings = self.data.renderings if synthetic else 1
+        templates = self.data.question_templates if synthetic else 1
+        b = self.base
+        return {
+            "cpt": (
+                renderings * shown(self.augment.cpt),
+                f"{renderings} rendering(s) x {shown(self.augment.cpt)} text(s) each",
+            ),
+            "it": (
+                templates * shown(self.augment.it),
+                f"{templates} question template(s) x {shown(self.augment.it)} phrasing(s) each",
+            ),
+            "base.train": (
+                b.renderings * shown(b.format),
+                f"{b.renderings} rendering(s) x {shown(b.format)} text(s) each",
+            ),
+        }
+
+    def with_exposures(self, given: dict[str, Any]) -> RunConfig:
+        """The config with each stage's epochs derived from its `exposures` (where set).
+
+        `given` is the mapping the config was read from: an `epochs` given beside
+        `exposures` must agree with it, else one of them would silently lose.
+        """
+        cfg = self
+        for name, (units, how) in self.exposure_units().items():
+            stage = _stage_of(cfg, name)
+            if stage.exposures is None or units <= 0:
+                continue
+            epochs = stage.exposures / units
+            raw = given
+            for part in (*name.split("."), "epochs"):
+                raw = raw.get(part) if isinstance(raw, dict) else None
+            if raw is not None and not _close(raw, epochs):
+                raise KnowlearnError(
+                    f"conflicts with {name}.exposures={stage.exposures:g}, which sets "
+                    f"{epochs:g} epochs here ({how}): change {name}.exposures (every arm of an "
+                    f"experiment follows it), or set {name}.exposures=null to give epochs",
+                    field=f"{name}.epochs",
+                )
+            cfg = _replace_stage(cfg, name, dataclasses.replace(stage, epochs=epochs))
+        return cfg
+
     def validate(self) -> None:
         """Range checks that types alone cannot express."""
         checks = [
@@ -226,6 +288,11 @@ class RunConfig:
             ("mix_qa", self.mix_qa >= 0, "must be >= 0"),
             ("model.lora.r", self.model.lora.r >= 0, "must be >= 0 (0 = full fine-tuning)"),
             ("model.lora.dropout", 0 <= self.model.lora.dropout < 1, "must be in [0, 1)"),
+            (
+                "model.lora.alpha",
+                self.model.lora.r == 0 or self.model.lora.alpha > 0,
+                "must be > 0 (the adapter's output is scaled by alpha / r: 0 trains nothing)",
+            ),
             ("optim.sam.rho", self.optim.sam.rho >= 0, "must be >= 0"),
             ("base.people", self.base.people >= 0, "must be >= 0"),
             (
@@ -268,6 +335,11 @@ class RunConfig:
         for name, stage in (("cpt", self.cpt), ("it", self.it), ("base.train", self.base.train)):
             checks += [
                 (f"{name}.epochs", stage.epochs >= 0, "must be >= 0"),
+                (
+                    f"{name}.exposures",
+                    stage.exposures is None or stage.exposures > 0,
+                    "must be > 0 (or null: epochs as given)",
+                ),
                 (f"{name}.lr", stage.lr > 0, "must be > 0"),
                 (f"{name}.batch_size", stage.batch_size >= 1, "must be >= 1"),
                 (f"{name}.grad_accum", stage.grad_accum >= 1, "must be >= 1"),
@@ -310,6 +382,23 @@ class RunConfig:
                 raise KnowlearnError(f"{why}", field=name)
 
 
+def _stage_of(cfg: RunConfig, name: str) -> StageConfig:
+    return cfg.base.train if name == "base.train" else getattr(cfg, name)
+
+
+def _replace_stage(cfg: RunConfig, name: str, stage: StageConfig) -> RunConfig:
+    if name == "base.train":
+        return dataclasses.replace(cfg, base=dataclasses.replace(cfg.base, train=stage))
+    return dataclasses.replace(cfg, **{name: stage})
+
+
+def _close(given: Any, epochs: float) -> bool:
+    try:
+        return math.isclose(float(given), epochs, rel_tol=1e-9, abs_tol=1e-12)
+    except (TypeError, ValueError):
+        return False
+
+
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
@@ -349,6 +438,12 @@ def _coerce(value: Any, tp: Any, where: str, default: Any = None) -> Any:
             )
         return tuple(
             _coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True))
+        )
+    if value is None and dataclasses.is_dataclass(tp):  # `cpt:` with every key commented out
+        return default if default is not None else tp()
+    if value is None:  # `out=` or `out:` with nothing after it
+        raise KnowlearnError(
+            f"has no value (expected {_type_name(tp)}; `key=` and `key:` give none)", field=where
         )
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
@@ -422,6 +517,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = yaml.safe_load(raw) if raw.strip() else None
     except (yaml.YAMLError, ValueError, RecursionError):  # ValueError: e.g. a date 2024-13-45
         value = raw
+    if "#" in raw and (value is None or isinstance(value, str)):
+        value = raw  # `docs #1.jsonl`: on the command line a `#` is text, not a YAML comment
     # YAML reads 1e-3 as a string; numbers in scientific notation are what people type.
     if isinstance(value, str):
         with contextlib.suppress(ValueError):
@@ -432,7 +529,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 def merge(base: dict[str, Any], keys: list[str], value: Any) -> None:
     node = base
     for k in keys[:-1]:
-        node = node.setdefault(k, {})
+        if node.get(k) is None:  # absent, or a YAML section whose keys are all commented out
+            node[k] = {}
+        node = node[k]
         if not isinstance(node, dict):
             raise KnowlearnError(
                 "cannot set a sub-key of a non-mapping value", field=".".join(keys)
@@ -440,12 +539,68 @@ def merge(base: dict[str, Any], keys: list[str], value: Any) -> None:
     node[keys[-1]] = value
 
 
+class _DuplicateKey(yaml.constructor.ConstructorError):
+    def __init__(self, key: Any, first_line: int, mark: yaml.Mark) -> None:
+        self.key = key
+        super().__init__(
+            None,
+            None,
+            f"{key!r} is given twice in one mapping (first on line {first_line}); the second "
+            "would silently replace the first: merge them",
+            mark,
+        )
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key given twice in one mapping (YAML 1.2 forbids it;
+    PyYAML keeps the last, so a second `cpt:` section would silently replace the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *defaults` may be overridden by the keys beside it
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark.line + 1)
+            except TypeError:  # an unhashable key: SafeLoader reports it
+                continue
+            if first != key_node.start_mark.line + 1:
+                raise _DuplicateKey(key, first, key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
+CONFIGS = Path(__file__).resolve().parent / "configs"
+
+
+def shipped_presets() -> list[str]:
+    return sorted(p.stem for p in CONFIGS.glob("*.yaml"))
+
+
+def find_config(path: str | Path) -> Path:
+    """`path`, or a shipped preset named so (`paper`, `paper.yaml`) when no such file exists."""
+    p = Path(path).expanduser()
+    if p.exists() or p.parent != Path("."):
+        return p
+    preset = CONFIGS / (p.name if p.suffix == ".yaml" else f"{p.name}.yaml")
+    return preset if preset.is_file() else p
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
+    path = find_config(path)
+    if path.is_dir():
+        raise KnowlearnError("is a directory, not a YAML config file", file=path)
     if not path.is_file():
-        raise KnowlearnError("config file does not exist", file=path)
+        raise KnowlearnError(
+            f"config file does not exist (shipped presets, usable by name: {', '.join(shipped_presets())})",
+            file=path,
+        )
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)
+    except _DuplicateKey as e:
+        raise KnowlearnError(
+            e.problem, file=path, line=e.problem_mark.line + 1, field=str(e.key)
+        ) from None
     except RecursionError:
         raise KnowlearnError("not valid YAML: nested too deeply", file=path) from None
     except yaml.MarkedYAMLError as e:  # syntax errors know their line
@@ -471,7 +626,12 @@ def load_config(
     path: str | Path | None = None, overrides: list[str] = (), cls: type = RunConfig
 ) -> Any:
     """Defaults <- YAML file <- `key=value` overrides, then validated."""
-    data = load_yaml(path) if path else {}
+    data = resolve_paths(load_yaml(path), path) if path else {}
+    if cls is RunConfig and "arms" in data:  # `train --config paper`
+        raise KnowlearnError(
+            f"is an experiment (arms x seeds), not one run: knowlearn run --config {path}",
+            file=find_config(path),
+        )
     overridden = []
     for text in overrides:
         keys, value = parse_override(text)
@@ -483,6 +643,8 @@ def load_config(
 
     try:
         cfg = from_dict(cls, data)
+        if isinstance(cfg, RunConfig):
+            cfg = expand_user(cfg.with_exposures(data))
         if hasattr(cfg, "validate"):
             cfg.validate()
     except KnowlearnError as e:
@@ -491,6 +653,59 @@ def load_config(
             raise KnowlearnError(e.reason, file=path, field=e.field) from None
         raise
     return cfg
+
+
+# Files a run reads; a relative one in a YAML file is found beside that file.
+INPUT_PATHS = ("data.documents", "data.qa", "augment.paraphrases", "model.path", "model.tokenizer")
+
+
+def resolve_paths(data: dict[str, Any], source: str | Path) -> dict[str, Any]:
+    """`data` (read from the YAML `source`) with its relative input paths made relative to
+    the YAML's folder, not the current one, and `~` expanded. A shipped preset is a
+    template: its relative paths stay relative to the folder knowlearn runs in."""
+    source = find_config(source)
+    if source.resolve().parent == CONFIGS:
+        return data
+    for dotted in INPUT_PATHS:
+        *parents, key = dotted.split(".")
+        node = data
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and isinstance(node.get(key), str) and node[key]:
+            value = Path(node[key]).expanduser()
+            if not value.is_absolute():
+                node[key] = os.path.abspath(source.parent / value)
+    return data
+
+
+def _map_inputs(cfg: RunConfig, fn: Callable[[str], str]) -> RunConfig:
+    """`cfg` with `fn` applied to every input path that is set (INPUT_PATHS)."""
+
+    def f(value: str | None) -> str | None:
+        return fn(value) if value else value
+
+    return dataclasses.replace(
+        cfg,
+        data=dataclasses.replace(cfg.data, documents=f(cfg.data.documents), qa=f(cfg.data.qa)),
+        augment=dataclasses.replace(cfg.augment, paraphrases=f(cfg.augment.paraphrases)),
+        model=dataclasses.replace(
+            cfg.model, path=f(cfg.model.path), tokenizer=f(cfg.model.tokenizer)
+        ),
+    )
+
+
+def expand_user(cfg: RunConfig) -> RunConfig:
+    """`~` in every path field expanded, as a shell would (YAML and key=value reach us
+    unexpanded, and a folder literally named `~` is never what was meant)."""
+    cfg = _map_inputs(cfg, os.path.expanduser)
+    cache = os.path.expanduser(cfg.cache) if cfg.cache else cfg.cache
+    return dataclasses.replace(cfg, out=os.path.expanduser(cfg.out), cache=cache)
+
+
+def absolute_inputs(cfg: RunConfig) -> RunConfig:
+    """Input paths made absolute (from the current folder): an experiment writes each arm's
+    config into its own folder, where a relative path would be looked up beside it."""
+    return _map_inputs(cfg, os.path.abspath)
 
 
 def save_config(cfg: Any, path: str | Path) -> None:

@@ -7,6 +7,7 @@ into place, so a kill or a full disk mid-write leaves the previous file intact.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -45,14 +46,58 @@ def write_text(path: str | Path, text: str) -> None:
         f.write(text)
 
 
+def json_safe(x: Any) -> Any:
+    """NaN and infinities -> null: JSON has no such numbers, and strict readers (jq, JS,
+    Go) refuse Python's `NaN`."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: json_safe(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [json_safe(v) for v in x]
+    return x
+
+
+def dumps(obj: Any, **kwargs: Any) -> str:
+    """json.dumps that always writes strict JSON (see json_safe)."""
+    return json.dumps(json_safe(obj), allow_nan=False, **kwargs)
+
+
 def write_json(path: str | Path, obj: Any) -> None:
-    write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+    write_text(path, dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
 def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
     with atomic_open(path) as f:
         for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            f.write(dumps(row, ensure_ascii=False) + "\n")
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json object_pairs_hook: a key given twice is an error, not "the last one wins"."""
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise _DuplicateKey(k)
+        out[k] = v
+    return out
+
+
+def _binary_kind(data: bytes) -> str | None:
+    """What a file that cannot be JSONL text is, from its first bytes (or None)."""
+    head = data[:4096]
+    if head.startswith(b"\x1f\x8b"):
+        return "a gzip file (decompress it first: gunzip)"
+    if head.startswith((b"PK\x03\x04", b"BZh", b"\xfd7zXZ", b"\x28\xb5\x2f\xfd")):
+        return "a compressed archive (unpack it first)"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or head.count(b"\x00") > len(head) // 4:
+        return "UTF-16 or another wide encoding (save it as UTF-8)"
+    return None
 
 
 MAX_LINE_CHARS = 10_000_000  # one record; a longer line is not a JSONL record (a whole dump?)
@@ -72,11 +117,21 @@ def read_jsonl(path: str | Path, parse: Callable[[dict[str, Any], str, int], T])
         raise KnowlearnError("file does not exist", file=path)
     data = path.read_bytes()
     data = data.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 BOM (Windows editors write one)
+    kind = _binary_kind(data)
+    if kind:
+        raise KnowlearnError(f"not JSONL text: {kind}", file=path)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         raise KnowlearnError(f"not valid UTF-8 (byte {e.start})", file=path, line=line) from None
+    # A JSON array or a pretty-printed object is the most common not-quite-JSONL file.
+    array = text.lstrip().startswith("[")
+    hint = (
+        " (the file is one JSON array, not JSONL: write one object per line, e.g. jq -c '.[]')"
+        if array
+        else ""
+    )
     out: list[T] = []
     for i, raw in enumerate(text.split("\n"), start=1):
         if not raw.strip():
@@ -88,10 +143,25 @@ def read_jsonl(path: str | Path, parse: Callable[[dict[str, Any], str, int], T])
                 line=i,
             )
         try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as e:
+            obj = json.loads(raw, object_pairs_hook=_unique_keys)
+        except _DuplicateKey as e:
             raise KnowlearnError(
-                f"malformed JSON: {e.msg} (column {e.colno})", file=path, line=i
+                "given twice in one record (JSON keeps only the last; say it once)",
+                file=path,
+                line=i,
+                field=e.key,
+            ) from None
+        except json.JSONDecodeError as e:
+            why = hint
+            if not why and raw.strip() == "{":
+                why = " (one JSON object over several lines? JSONL needs one object per line)"
+            elif not why and not raw.lstrip().startswith(("{", "[", '"')):
+                why = (
+                    " (plain text, not JSONL? `knowlearn import --layout folder` converts a "
+                    "folder of .txt/.md files)"
+                )
+            raise KnowlearnError(
+                f"malformed JSON: {e.msg} (column {e.colno}){why}", file=path, line=i
             ) from None
         except RecursionError:
             raise KnowlearnError("malformed JSON: nested too deeply", file=path, line=i) from None
@@ -101,7 +171,7 @@ def read_jsonl(path: str | Path, parse: Callable[[dict[str, Any], str, int], T])
             ) from None
         if not isinstance(obj, dict):
             raise KnowlearnError(
-                f"expected a JSON object, got {type(obj).__name__}", file=path, line=i
+                f"expected a JSON object, got {type(obj).__name__}{hint}", file=path, line=i
             )
         out.append(parse(obj, str(path), i))
     if not out:

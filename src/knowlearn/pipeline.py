@@ -17,11 +17,12 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import json
+import math
 import os
 import random
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -29,11 +30,18 @@ from typing import Any
 import torch
 import yaml
 from accelerate import Accelerator
-from transformers import PreTrainedTokenizerBase
+from transformers import AutoConfig, PreTrainedTokenizerBase
 
 from knowlearn.augment.apply import format_documents, format_questions
-from knowlearn.augment.paraphrase import read_paraphrases
-from knowlearn.config import FormatConfig, RunConfig, SAMConfig, save_config, to_dict
+from knowlearn.augment.paraphrase import Paraphrases, read_paraphrases
+from knowlearn.config import (
+    INPUT_PATHS,
+    FormatConfig,
+    RunConfig,
+    SAMConfig,
+    save_config,
+    to_dict,
+)
 from knowlearn.data import bios
 from knowlearn.data.records import Document, QAPair, read_documents, read_qa
 from knowlearn.data.splits import VALIDATION, hold_out_validation
@@ -47,12 +55,22 @@ from knowlearn.experiment.cache import digest, file_digest, link, locked
 from knowlearn.experiment.shipped import restore_shipped_stage
 from knowlearn.faults import kill_point
 from knowlearn.io import write_json, write_jsonl
-from knowlearn.models.load import check_model, load_model, load_tokenizer
-from knowlearn.models.tiny import build_tiny_model, train_tokenizer
+from knowlearn.models.load import (
+    check_model,
+    load_model,
+    load_tokenizer,
+    model_config,
+    module_names,
+    unmatched_targets,
+)
+from knowlearn.models.tiny import BOS, EOS, PAD, build_tiny_model, tiny_config, train_tokenizer
 from knowlearn.train.batches import (
+    IGNORE,
     Example,
+    answer_ids,
     document_examples,
     document_text_for_model,
+    prompt_ids,
     qa_examples,
     qa_prompt,
 )
@@ -95,9 +113,51 @@ def run_dir_lock(out: Path) -> Iterator[None]:
         yield
 
 
+# What a run directory may hold before its config.yaml: the lock, and `knowlearn augment`'s output.
+_BEFORE_CONFIG = {".lock", "augmented"}
+
+
+def check_out_dir(cfg: RunConfig) -> None:
+    """Refuse, reading only, an `out` that is not this run's: a file, a folder of other
+    files (which a run would read as its own data), or a run with a different config."""
+    out = Path(cfg.out)
+    if out.exists() and not out.is_dir():
+        raise KnowlearnError("is a file, not a run directory; choose another `out`", file=out)
+    if not (out / "config.yaml").is_file() and out.is_dir():
+        try:
+            foreign = sorted(p.name for p in out.iterdir() if p.name not in _BEFORE_CONFIG)
+        except OSError as e:
+            raise KnowlearnError(f"cannot read the run directory: {e.strerror}", file=out) from None
+        if foreign:
+            raise KnowlearnError(
+                f"is not a knowlearn run directory (no config.yaml, but it holds {', '.join(foreign[:3])}"
+                f"{', ...' if len(foreign) > 3 else ''}); choose an empty or new `out`",
+                file=out,
+            )
+    _check_same_run(cfg, out)
+
+
 def prepare_out_dir(cfg: RunConfig) -> Path:
     """Create the run directory; refuse one that holds a run with a different config."""
     out = Path(cfg.out)
+    check_out_dir(cfg)
+    _writing_run_dir(out, lambda: save_config(cfg, out / "config.yaml"))
+    return out
+
+
+def _same_value(key: str, new: Any, old: Any) -> bool:
+    """Config values equal; input paths are equal when they name the same file (a config
+    saved before paths were made absolute names it relative to the current folder)."""
+    if new == old:
+        return True
+    if key in INPUT_PATHS and isinstance(new, str) and isinstance(old, str):
+        return os.path.realpath(os.path.expanduser(new)) == os.path.realpath(
+            os.path.expanduser(old)
+        )
+    return False
+
+
+def _check_same_run(cfg: RunConfig, out: Path) -> None:
     saved = out / "config.yaml"
     if saved.is_file():
         try:
@@ -109,18 +169,15 @@ def prepare_out_dir(cfg: RunConfig) -> Path:
                 "is not a readable run config (a damaged run?); choose another `out`, or delete the run",
                 file=saved,
             )
-        if old != to_dict(cfg):
-            diff = sorted(
-                k
-                for k in _flat(to_dict(cfg)).keys() | _flat(old).keys()
-                if _flat(to_dict(cfg)).get(k) != _flat(old).get(k)
-            )
+        new, was = _flat(to_dict(cfg)), _flat(old)
+        diff = sorted(
+            k for k in new.keys() | was.keys() if not _same_value(k, new.get(k), was.get(k))
+        )
+        if diff:
             raise KnowlearnError(
                 f"already holds a different run (changed: {', '.join(diff)}); choose another `out`, or delete it",
                 file=out,
             )
-    _writing_run_dir(out, lambda: save_config(cfg, saved))
-    return out
 
 
 def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -133,11 +190,14 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def prepare_data(cfg: RunConfig, out: Path) -> tuple[list[Document], list[QAPair]]:
-    """The user's JSONL files, or synthetic biographies generated into `out/data`."""
+def prepare_data(
+    cfg: RunConfig, out: Path, reserved: Collection[str] = ()
+) -> tuple[list[Document], list[QAPair]]:
+    """The user's JSONL files (no text may hold a string of `reserved`, the tokenizer's
+    special tokens), or synthetic biographies generated into `out/data`."""
     if cfg.data.documents is not None:
-        docs = read_documents(cfg.data.documents)
-        return docs, read_qa(cfg.data.qa, entities={d.entity for d in docs})
+        docs = read_documents(cfg.data.documents, reserved)
+        return docs, read_qa(cfg.data.qa, entities={d.entity for d in docs}, reserved=reserved)
     data_dir = out / "data"
     d = cfg.data
     if not (data_dir / "qa.jsonl").is_file():
@@ -197,9 +257,11 @@ def prepare_model(
     docs: Sequence[Document],
     qa: Sequence[QAPair],
     seed: int | None = None,
+    tokenizer: PreTrainedTokenizerBase | None = None,
 ) -> tuple[Path, PreTrainedTokenizerBase, str]:
     """The directory CPT starts from (before any base stage), the tokenizer, and a key
-    that identifies both: a local HF model, or the tiny default built on the spot."""
+    that identifies both: a local HF model, or the tiny default built on the spot
+    (`tokenizer`: the tiny tokenizer check_inputs already trained on the same corpus)."""
     m = cfg.model
     if m.path is not None:
         tok = check_model_and_tokenizer(cfg)
@@ -219,10 +281,7 @@ def prepare_model(
         if (tok_dir / "tokenizer.json").is_file():
             tok = load_tokenizer(tok_dir)
         else:
-            base_docs, base_qa = base_corpus(cfg)
-            tok = train_tokenizer(
-                tokenizer_corpus([*docs, *base_docs], [*qa, *base_qa]), vocab_size=m.vocab_size
-            )
+            tok = tokenizer or tiny_tokenizer(cfg, docs, qa)
             tok.save_pretrained(tok_dir)
     model_cfg = {k: v for k, v in dataclasses.asdict(m).items() if k != "tokenizer"}
     key = digest(
@@ -239,6 +298,16 @@ def prepare_model(
         return init
 
     return _stage(cfg, out, "init", key, build), tok, key
+
+
+def tiny_tokenizer(
+    cfg: RunConfig, docs: Sequence[Document], qa: Sequence[QAPair]
+) -> PreTrainedTokenizerBase:
+    """The tiny default's tokenizer, trained on the run's corpus and the base population's."""
+    base_docs, base_qa = base_corpus(cfg)
+    return train_tokenizer(
+        tokenizer_corpus([*docs, *base_docs], [*qa, *base_qa]), vocab_size=cfg.model.vocab_size
+    )
 
 
 def prepare_start(
@@ -489,6 +558,279 @@ def _epoch_examples(
     return (lambda epoch: first if epoch == 0 else make(epoch)[0]), truncated
 
 
+class WallClock:
+    """Wall time summed over every invocation of one run (a run stopped by Ctrl-C or a
+    kill and resumed took all of them), kept in OUT/wall_time.json."""
+
+    def __init__(self, out: Path, t_start: float) -> None:
+        self.path = out / "wall_time.json"
+        self.t_start = t_start
+        try:
+            saved = json.loads(self.path.read_text(encoding="utf-8"))
+            self.before = float(saved["seconds"])
+            self.invocations = int(saved["invocations"]) + 1
+        except (OSError, ValueError, KeyError, TypeError):
+            self.before, self.invocations = 0.0, 1
+        self.finished = (out / "results.json").is_file()  # a rerun that only reads results
+
+    def total(self) -> float:
+        return round(self.before + time.perf_counter() - self.t_start, 2)
+
+    def save(self) -> None:
+        """Record this invocation so far (at every stage end, and when it ends in an error
+        or Ctrl-C: a SIGKILL loses only the time since the last stage ended)."""
+        if not self.finished:
+            write_json(self.path, {"seconds": self.total(), "invocations": self.invocations})
+
+
+def training_sets(
+    cfg: RunConfig, docs: Sequence[Document], qa: Sequence[QAPair], reserved: Collection[str] = ()
+) -> tuple[list[Document], list[QAPair], Paraphrases | None]:
+    """The documents CPT reads and the QA pairs IT trains on (`qa` with its validation
+    people already marked), and the paraphrases read (None without a paraphrase file)."""
+    train_qa = [q for q in qa if q.split == "train"]
+    cpt_docs, para = list(docs), None
+    if cfg.data.format_people:
+        # Documents without QA of their own: synthetic people whose biographies join CPT and
+        # whose QA teaches the model to answer from what it read (as PIT mixes in QA).
+        f_docs, f_qa = format_corpus(cfg)
+        cpt_docs += f_docs
+        train_qa += f_qa
+    if not train_qa:
+        raise KnowlearnError(
+            "no QA pair has split 'train': instruction tuning needs some "
+            "(or set data.format_people=200 to learn the QA format from synthetic biographies)",
+            file=cfg.data.qa or Path(cfg.out) / "data" / "qa.jsonl",
+            field="split",
+        )
+    if cfg.augment.paraphrases:
+        para = read_paraphrases(cfg.augment.paraphrases, docs, reserved)
+        cpt_docs += para.documents
+    return cpt_docs, train_qa, para
+
+
+def special_tokens(tok: PreTrainedTokenizerBase | None) -> list[str]:
+    """Strings the tokenizer reads as control tokens (None: the tiny default's)."""
+    if tok is None:
+        return [PAD, BOS, EOS]
+    found = set(tok.all_special_tokens)
+    found |= {t.content for t in getattr(tok, "added_tokens_decoder", {}).values() if t.special}
+    return sorted(t for t in found if t)
+
+
+def synthetic_data(cfg: RunConfig) -> tuple[list[Document], list[QAPair]]:
+    """The biographies prepare_data would write, in memory; errors name the `data.` field."""
+    d = cfg.data
+    try:
+        people = bios.sample_people(d.people, d.seed)
+        docs = bios.render_documents(
+            people,
+            d.seed,
+            renderings=d.renderings,
+            permute=d.permute,
+            fullname=d.fullname,
+            value_first=d.value_first,
+        )
+        qa = bios.make_qa(
+            people, d.seed, train_fraction=d.train_fraction, question_templates=d.question_templates
+        )
+        extra = cfg.base.people + d.format_people  # drawn after the run's people
+        if extra:
+            try:
+                bios.sample_people(d.people + extra, d.seed)
+            except KnowlearnError as e:
+                e.field = "data.format_people" if d.format_people else "base.people"
+                raise KnowlearnError(
+                    f"{e.reason} (data.people + base.people + data.format_people)", field=e.field
+                ) from None
+    except KnowlearnError as e:
+        if e.field and not e.field.startswith(("data.", "base.")):
+            raise KnowlearnError(e.reason, field=f"data.{e.field}") from None
+        raise
+    return docs, qa
+
+
+def check_model_fits(cfg: RunConfig, tok: PreTrainedTokenizerBase) -> None:
+    """The tokenizer and the LoRA targets fit the model, from its config alone: each would
+    otherwise end in a traceback after the run began."""
+    m = cfg.model
+    hf = model_config(m.path) if m.path is not None else {}
+    where = Path(m.path) / "config.json" if m.path is not None else None
+    vocab = hf.get("vocab_size")
+    if isinstance(vocab, int) and len(tok) > vocab:
+        raise KnowlearnError(
+            f"the tokenizer has {len(tok):,} tokens, but the model's vocabulary (vocab_size) "
+            f"holds {vocab:,}: a token id past it would crash the model; use the model's own "
+            "tokenizer",
+            file=where,
+            field="model.tokenizer" if m.tokenizer else "model.path",
+        )
+    if m.lora.r > 0:
+        try:
+            config = (
+                AutoConfig.from_pretrained(m.path, trust_remote_code=m.trust_remote_code)
+                if m.path is not None
+                else tiny_config(m, tok)
+            )
+            modules = module_names(config)
+        except (OSError, ValueError, ImportError):
+            return  # a model transformers cannot build on its own: peft will say what it finds
+        for name, targets in (
+            ("model.lora.target_modules", m.lora.target_modules),
+            ("model.lora.modules_to_save", m.lora.modules_to_save),
+        ):
+            missing = unmatched_targets([n for n, _ in modules], targets)
+            if missing:
+                linear = sorted({n.rsplit(".", 1)[-1] for n, kind in modules if kind == "Linear"})
+                raise KnowlearnError(
+                    f"{missing[0]!r} names no module of this model (its linear layers: "
+                    f"{', '.join(linear)})",
+                    field=name,
+                )
+
+
+def model_positions(cfg: RunConfig) -> int | None:
+    """How many positions the model has (max_position_embeddings), if it says."""
+    if cfg.model.path is None:
+        return cfg.model.max_position_embeddings
+    hf = model_config(cfg.model.path)
+    positions = hf.get("max_position_embeddings", hf.get("n_positions"))
+    return positions if isinstance(positions, int) and not isinstance(positions, bool) else None
+
+
+def check_stages(
+    cfg: RunConfig,
+    specs: Sequence[StageSpec],
+    train_qa: Sequence[QAPair],
+    tok: PreTrainedTokenizerBase,
+) -> None:
+    """Every stage trains at least one step, on answer tokens, within the model's positions:
+    `epochs=1e-9` or an `it.max_length` shorter than the prompts would train nothing (loss
+    NaN), silently; an example longer than the positions is a traceback (learned position
+    embeddings) or untrained positions (RoPE)."""
+    positions = model_positions(cfg)
+    for spec in specs:
+        examples = spec.data if isinstance(spec.data, list) else spec.data(0)
+        name, stage = spec.name, spec.cfg
+        longest = max((len(e.input_ids) for e in examples), default=0)
+        if positions is not None and longest > positions:
+            raise KnowlearnError(
+                f"{name} examples reach {longest} tokens, past the model's {positions} positions "
+                f"(max_position_embeddings): set {name}.max_length <= {positions}",
+                field=f"{name}.max_length",
+            )
+        knob = f"{name}.exposures" if stage.exposures is not None else f"{name}.epochs"
+        if not examples:
+            raise KnowlearnError(
+                f"{name} has nothing to train on (pipeline={cfg.pipeline})", field="pipeline"
+            )
+        per_epoch = math.ceil(math.ceil(len(examples) / stage.batch_size) / stage.grad_accum)
+        if stage.epochs > 0 and round(stage.epochs * per_epoch) == 0:
+            raise KnowlearnError(
+                f"{stage.epochs:g} epochs of {per_epoch} optimizer step(s) round to 0 steps: "
+                f"nothing would train ({name}.epochs >= {1 / per_epoch:.3g} trains one step; "
+                "0 skips the stage on purpose)",
+                field=knob,
+            )
+        cut = sum(1 for e in examples if all(x == IGNORE for x in e.labels[1:]))
+        if cut and cut == len(examples):
+            need = max(
+                len(prompt_ids(tok, q.question)) + len(answer_ids(tok, q.answer)) for q in train_qa
+            )
+            raise KnowlearnError(
+                f"{stage.max_length} tokens cut every answer off (the longest question and "
+                f"answer take {need}): nothing would train; set {name}.max_length >= {need}",
+                field=f"{name}.max_length",
+            )
+        if cut:
+            print(
+                f"knowlearn: warning: {name}.max_length={stage.max_length} cuts the whole answer "
+                f"off {cut:,} of {len(examples):,} examples: they train nothing",
+                file=sys.stderr,
+            )
+
+
+def count_identical_copies(cfg: RunConfig, docs: Sequence[Document]) -> int:
+    """Formatted copies whose text is their document's, unchanged: transforms that find
+    nothing to change (a heading for a document without its entity's name, wrapping for
+    one short sentence) make plain repeats, which the run would count as formats."""
+    fmt = cfg.augment.cpt
+    if not fmt.copies or fmt.duplicate:
+        return 0
+    text = {d.id: d.text for d in docs}
+    copies = format_documents(docs, dataclasses.replace(fmt, include_original=False), cfg.seed)
+    return sum(c.text == text[c.id.rsplit("-f", 1)[0]] for c in copies)
+
+
+def qa_warnings(cfg: RunConfig, qa: Sequence[QAPair]) -> list[str]:
+    """What a run can do with this QA, but not what was likely meant (said, never refused)."""
+    out = []
+    if cfg.data.validation_fraction > 0 and not any(q.split == VALIDATION for q in qa):
+        out.append(
+            f"data.validation_fraction={cfg.data.validation_fraction:g} holds out nobody (too "
+            "few QA-train entities): IT trains its last epoch, unselected"
+        )
+    answers: dict[str, set[str]] = {}
+    for q in qa:
+        if q.split == "train":
+            answers.setdefault(q.question.strip(), set()).add(q.answer.strip())
+    clashes = [question for question, said in answers.items() if len(said) > 1]
+    if clashes:
+        out.append(
+            f"{len(clashes):,} training question(s) have two or more different answers "
+            f"(e.g. {clashes[0]!r}): IT teaches each of them"
+        )
+    if not any(q.split == "test" for q in qa):
+        out.append(
+            f"{cfg.data.qa}: no QA pair has split 'test': nothing held out is scored "
+            "(results.json has no test metrics)"
+        )
+    return out
+
+
+def check_inputs(
+    cfg: RunConfig,
+) -> tuple[tuple[list[Document], list[QAPair]] | None, PreTrainedTokenizerBase]:
+    """Read and check every input of `cfg`, writing nothing: the model and tokenizer, the
+    data, and what each stage would train on. An input error found only after the run
+    directory exists would leave one that refuses the corrected command.
+
+    Returns the user's data as read (None for synthetic biographies, which are written
+    into the run directory later) and the tokenizer (the tiny default's trained here, in
+    memory, if the run directory has none yet).
+    """
+    tok = check_model_and_tokenizer(cfg)
+    reserved = special_tokens(tok)
+    loaded = None
+    if cfg.data.documents is not None:
+        loaded = prepare_data(cfg, Path(cfg.out), reserved)
+        docs, qa = loaded
+    else:
+        docs, qa = synthetic_data(cfg)
+    qa = hold_out_validation(qa, cfg.data.validation_fraction, cfg.data.seed)
+    for line in qa_warnings(cfg, qa):
+        print(f"knowlearn: warning: {line}", file=sys.stderr)
+    cpt_docs, train_qa, _ = training_sets(cfg, docs, qa, reserved)
+    if tok is None:
+        tok_dir = Path(cfg.out) / "tokenizer"
+        tok = (
+            load_tokenizer(tok_dir)
+            if (tok_dir / "tokenizer.json").is_file()
+            else tiny_tokenizer(cfg, docs, qa)
+        )
+    check_model_fits(cfg, tok)
+    check_stages(cfg, plan_stages(cfg, cpt_docs, train_qa, tok), train_qa, tok)
+    same = count_identical_copies(cfg, cpt_docs)
+    if same:
+        print(
+            f"knowlearn: warning: augment.cpt: {same:,} of {len(cpt_docs) * cfg.augment.cpt.copies:,} "
+            "formatted copies are identical to their document (the transforms found nothing to "
+            "change in them): they are repeats, not new formats",
+            file=sys.stderr,
+        )
+    return loaded, tok
+
+
 def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
     """Run (or resume) every stage of `cfg`; return the results written to results.json."""
     t_start = time.perf_counter()
@@ -499,17 +841,22 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
     acc = Accelerator(
         cpu=not torch.cuda.is_available(), mixed_precision=resolve_precision(cfg.mixed_precision)
     )
-    loaded = None  # the main process keeps what it read, rather than reading it again
     if not acc.is_main_process:
-        return _run(cfg, acc, loaded, progress, t_start)
+        return _run(cfg, acc, None, progress, t_start)
     # Every user input is checked before anything is written, so a failed run never
     # leaves a run directory that refuses its corrected rerun.
-    check_model_and_tokenizer(cfg)
-    if cfg.data.documents is not None:
-        loaded = prepare_data(cfg, Path(cfg.out))
-    with run_dir_lock(Path(cfg.out)):
+    out = Path(cfg.out)
+    check_out_dir(cfg)
+    loaded, tok = None, None  # the main process keeps what it read, rather than reading it again
+    if not (out / "results.json").is_file():  # a finished run only reads its results
+        loaded, tok = check_inputs(cfg)
+    with run_dir_lock(out):
         prepare_out_dir(cfg)
-        return _run(cfg, acc, loaded, progress, t_start)
+        clock = WallClock(out, t_start)
+        try:
+            return _run(cfg, acc, loaded, progress, t_start, tok, clock)
+        finally:
+            clock.save()
 
 
 def _run(
@@ -518,6 +865,8 @@ def _run(
     loaded: tuple[list[Document], list[QAPair]] | None,
     progress: bool,
     t_start: float,
+    tokenizer: PreTrainedTokenizerBase | None = None,
+    clock: WallClock | None = None,
 ) -> dict[str, Any]:
     main = acc.is_main_process
     out = Path(cfg.out)
@@ -529,6 +878,8 @@ def _run(
 
     def timed(name: str, t: float) -> None:
         timings[name] = round(time.perf_counter() - t, 2)
+        if clock is not None:
+            clock.save()
 
     t = time.perf_counter()
     if main and loaded is None:
@@ -537,26 +888,11 @@ def _run(
     acc.wait_for_everyone()
     docs, qa = loaded or prepare_data(cfg, out)
     qa = hold_out_validation(qa, cfg.data.validation_fraction, cfg.data.seed)
-    train_qa = [q for q in qa if q.split == "train"]
-    cpt_docs, paraphrase_log = list(docs), None
-    if cfg.data.format_people:
-        # Documents without QA of their own: synthetic people whose biographies join CPT and
-        # whose QA teaches the model to answer from what it read (as PIT mixes in QA).
-        f_docs, f_qa = format_corpus(cfg)
-        cpt_docs += f_docs
-        train_qa += f_qa
-    if not train_qa:
-        raise KnowlearnError(
-            "no QA pair has split 'train': instruction tuning needs some "
-            "(or set data.format_people=200 to learn the QA format from synthetic biographies)",
-            file=cfg.data.qa or out / "data" / "qa.jsonl",
-            field="split",
-        )
-    if cfg.augment.paraphrases:
-        para = read_paraphrases(cfg.augment.paraphrases, docs)
+    cpt_docs, train_qa, para = training_sets(cfg, docs, qa)
+    paraphrase_log = None
+    if para is not None:
         for line in para.dropped:
             print(f"knowlearn: warning: {line}", file=sys.stderr)
-        cpt_docs += para.documents
         paraphrase_log = {
             "kept": len(para.documents),
             "dropped": len(para.dropped),
@@ -566,7 +902,7 @@ def _run(
 
     t = time.perf_counter()
     if main:
-        prepare_model(cfg, out, docs, qa, seed=_init_seed(cfg))
+        prepare_model(cfg, out, docs, qa, seed=_init_seed(cfg), tokenizer=tokenizer)
     acc.wait_for_everyone()
     init_dir, tok, key = prepare_start(cfg, out, docs, qa, acc, progress)
     timed("model", t)
@@ -641,7 +977,11 @@ def _run(
             "entities": len({d.entity for d in docs}),
         },
         "entity_tokens": entity_tokens(tok, cfg, docs, qa),
-        "seconds": timings | {"total": round(time.perf_counter() - t_start, 2)},
+        "seconds": timings
+        | {
+            "total": round(time.perf_counter() - t_start, 2) if clock is None else clock.total(),
+            "invocations": 1 if clock is None else clock.invocations,
+        },
     }
     write_jsonl(out / "predictions.jsonl", rows)
     kill_point("results_write")

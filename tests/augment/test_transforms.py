@@ -264,6 +264,16 @@ def add_a_word_between(doc: Document, rng: random.Random) -> Document:
     return _shift(doc, "Note: " + doc.text, len("Note: "))
 
 
+def add_a_number_between(doc: Document, rng: random.Random) -> Document:
+    """Digits between sentences: not a letter, still a new word (and a fact-like one)."""
+    at = doc.text.index(" She grew")
+    text = doc.text[:at] + " 1991" + doc.text[at:]
+    facts = tuple(
+        replace(f, start=f.start + 5, end=f.end + 5) if f.start > at else f for f in doc.facts
+    )
+    return replace(doc, text=text, facts=facts)
+
+
 def drop_a_word(doc: Document, rng: random.Random) -> Document:
     return replace(doc, text=doc.text.replace(" up", "   "))
 
@@ -311,6 +321,7 @@ BROKEN = [
     forget_to_move_facts,
     add_a_word,
     add_a_word_between,
+    add_a_number_between,
     drop_a_word,
     glue_sentences,
     swap_sentences,

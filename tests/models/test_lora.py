@@ -75,3 +75,26 @@ def test_lora_adapter_output_and_resume(tmp_path, tokenizer, docs, init_dir):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     merged = load_model(full)  # an adapter directory loads as its base with the adapter merged
     assert type(merged).__name__ == "LlamaForCausalLM"
+
+
+def test_lora_merges_the_epoch_selected_on_validation(tmp_path, tokenizer, docs, init_dir):
+    """With per-epoch selection the best epoch is saved as an adapter while training; with
+    merge=true the stage's output is still a plain model (the selected epoch, merged)."""
+    from knowlearn.train.epochs import EpochEval
+
+    examples, _ = document_examples(tokenizer, docs, 128)
+    out = train_stage(
+        init_dir,
+        examples,
+        StageConfig(epochs=2, lr=1e-2, batch_size=3),
+        tmp_path / "cpt",
+        seed=0,
+        name="cpt",
+        progress=False,
+        tokenizer=tokenizer,
+        lora=LoraConfig(r=4),
+        epoch_eval=EpochEval(lambda m: {"v": 1.0}, select="v"),
+    )
+    assert (out / "config.json").is_file() and not (out / "adapter_config.json").exists()
+    assert json.loads((tmp_path / "cpt" / "done.json").read_text())["selected_epoch"] == 1
+    assert type(load_model(out)).__name__ == "LlamaForCausalLM"

@@ -17,9 +17,10 @@ is removed, which is also verified literally.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Sequence
 
-from knowlearn.augment.sentences import containing_span, split_sentences
+from knowlearn.augment.sentences import LINE_BREAKS, containing_span, split_sentences
 from knowlearn.data.records import Document
 from knowlearn.errors import KnowlearnError
 
@@ -47,19 +48,40 @@ def check_input(doc: Document) -> None:
 
 
 def _no_letters(s: str) -> bool:
+    """No letters: a gap that fails this fails whatever is added to it (the search prunes on it)."""
     return not any(c.isalpha() for c in s)
 
 
+# A list number at the start of a line ("1. ", "  12. "): the one markup made of digits.
+# Inside a gap a line starts after a line break; the gap before the first sentence also at its start.
+_BREAK = re.escape("".join(sorted(LINE_BREAKS)))
+_ENUMERATOR = re.compile(rf"(?<=[{_BREAK}])([^\w{_BREAK}]*)\d{{1,6}}\.(?=[ \t])")
+_ENUMERATOR_HEAD = re.compile(rf"(?:\A|(?<=[{_BREAK}]))([^\w{_BREAK}]*)\d{{1,6}}\.(?=[ \t])")
+
+
+def _markup_only(s: str, line_start: bool = False) -> bool:
+    """No word characters (letters, digits, `_`) but list numbers at line starts: a transform
+    that slipped in "1991" or "42" between sentences would add a fact-like word."""
+    pattern = _ENUMERATOR_HEAD if line_start else _ENUMERATOR
+    return not any(c.isalnum() or c == "_" for c in pattern.sub(r"\1", s))
+
+
 def _head_ok(gap: str, entity: str) -> bool:
-    """Before the first sentence: markup only, plus at most one copy of the entity (heading)."""
-    if entity and entity in gap:
-        gap = gap.replace(entity, "", 1)
-    return _no_letters(gap)
+    """Before the first sentence: markup only, plus at most one copy of the entity (heading).
+    The heading and a list number may share characters ("." as an entity), so either may
+    be taken out first."""
+    if not entity or entity not in gap:
+        return _markup_only(gap, line_start=True)
+    without = gap.replace(entity, "", 1)
+    stripped = _ENUMERATOR_HEAD.sub(r"\1", gap)
+    return _markup_only(without, line_start=True) or _markup_only(
+        stripped.replace(entity, "", 1) if entity in stripped else stripped
+    )
 
 
 def _gap_ok(gap: str) -> bool:
     """Between sentences: markup only, and some whitespace so no two words merge."""
-    return _no_letters(gap) and any(c.isspace() for c in gap)
+    return _markup_only(gap) and any(c.isspace() for c in gap)
 
 
 def _find_alignment(
@@ -75,7 +97,7 @@ def _find_alignment(
     the recursion limit: exhaustive, so a valid alignment is found whenever one exists.
     """
     if not sentences:
-        return [] if _no_letters(text) else None
+        return [] if _markup_only(text, line_start=True) else None
 
     def candidates(i: int, pos: int) -> Iterator[int]:
         sent = sentences[i]
@@ -106,7 +128,7 @@ def _find_alignment(
             continue
         end = p + len(sentences[k])
         if k + 1 == len(sentences):
-            if _no_letters(text[end:]):
+            if _markup_only(text[end:]):
                 return [*starts, p]
             continue
         if (k + 1, end) not in failed:
@@ -182,7 +204,7 @@ def check_preserved(
             if not (_head_ok(gap, original.entity) if i == 0 else _gap_ok(gap)):
                 fail(f"before sentence {i}: {gap!r} is not markup and whitespace")
             pos = p + len(sent)
-        if not _no_letters(new_text[pos:]):
+        if not _markup_only(new_text[pos:]):
             fail(f"after the last sentence: {new_text[pos:]!r} is not markup")
     else:
         found = _find_alignment(new_text, sentences, anchors, original.entity)

@@ -9,12 +9,19 @@ attribute), never trained on; the run continues and logs the count.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from knowlearn.data.records import Document, Fact, get_field, reject_unknown
+from knowlearn.data.records import (
+    Document,
+    Fact,
+    blank,
+    check_reserved,
+    get_field,
+    reject_unknown,
+)
 from knowlearn.errors import KnowlearnError
 from knowlearn.io import read_jsonl
 
@@ -37,7 +44,9 @@ def locate_facts(source: Document, text: str) -> tuple[tuple[Fact, ...], list[st
     return tuple(facts), missing
 
 
-def read_paraphrases(path: str | Path, sources: Sequence[Document]) -> Paraphrases:
+def read_paraphrases(
+    path: str | Path, sources: Sequence[Document], reserved: Collection[str] = ()
+) -> Paraphrases:
     by_id = {d.id: d for d in sources}
     out = Paraphrases([])
     seen: set[str] = set()
@@ -52,8 +61,9 @@ def read_paraphrases(path: str | Path, sources: Sequence[Document]) -> Paraphras
             raise KnowlearnError(
                 f"no document has id {src!r}", file=file, line=line, field="source"
             )
-        if not text.strip():
+        if blank(text):
             raise KnowlearnError("empty text", file=file, line=line, field="text")
+        check_reserved(text, reserved, file, line, "text")
         facts, missing = locate_facts(by_id[src], text)
         if missing:
             out.dropped.append(

@@ -24,8 +24,18 @@ _END_RE = re.compile(f"[{re.escape(_TERMINATORS)}]+[{re.escape(_CLOSERS)}]*$")
 _WS_RE = re.compile(r"\s+")  # \s on str is exactly str.isspace(), the rule str.split() uses
 
 # Lower-cased; compared case-insensitively so "DR." and "dr." are not boundaries either.
+# The one list of abbreviations: data/loaders.py keeps an answer's final period after them.
 ABBREVIATIONS = frozenset(
     {
+        "inc.",
+        "ltd.",
+        "co.",
+        "corp.",
+        "bros.",
+        "no.",
+        "ca.",  # circa
+        "b.",  # born, as in "(b. 1950)"
+        "d.",  # died
         "dr.",
         "mr.",
         "mrs.",

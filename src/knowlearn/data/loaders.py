@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from knowlearn.augment.sentences import ABBREVIATIONS
 from knowlearn.data.records import (
     SPLITS,
     Document,
@@ -126,8 +127,9 @@ def _bounded(text: str, start: int, end: int) -> bool:
 
 # An answer ending in an abbreviation keeps its final period: "U.S.", "Ph.D.", "Jr.".
 _ABBREV_END_RE = re.compile(
-    r"(?<!\w)(?:[^\W\d_]{1,2}\.){2,}$|(?<!\w)(?:jr|sr|inc|ltd|co|corp|st|mt|dr|mr|mrs|ms|"
-    r"prof|etc|no|vs|bros)\.$",
+    r"(?<!\w)(?:[^\W\d_]{1,2}\.){2,}$|(?<!\w)(?:"
+    + "|".join(re.escape(a) for a in sorted(ABBREVIATIONS, key=len, reverse=True))
+    + ")$",
     re.IGNORECASE,
 )
 

@@ -8,6 +8,7 @@ A `Fact` is a character span into its document's text. Spans are what make the
 from __future__ import annotations
 
 import difflib
+import unicodedata
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -70,6 +71,22 @@ class QAPair:
         return asdict(self)
 
 
+_INVISIBLE = frozenset(("Cc", "Cf", "Zs", "Zl", "Zp"))
+
+
+def blank(text: str) -> bool:
+    """No visible character: only whitespace, zero-width spaces, joiners and other
+    format or control characters (str.strip() keeps U+200B, which prints as nothing)."""
+    return all(c.isspace() or unicodedata.category(c) in _INVISIBLE for c in text)
+
+
+def nfc(text: str) -> str:
+    """Unicode NFC: "é" as one code point, as most editors and the web write it. The same
+    name typed in NFD elsewhere (macOS file names, some PDF tools) would otherwise be other
+    characters, other tokens, and no match between a question and its document."""
+    return unicodedata.normalize("NFC", text)
+
+
 def get_field(
     obj: dict[str, Any],
     name: str,
@@ -80,10 +97,13 @@ def get_field(
     *,
     required: bool = True,
     nonempty: bool = False,
+    normalize: bool = True,
 ) -> Any:
     """A field of the expected type, or one error naming file, line and field.
 
-    `required=False` returns None for a missing or null field; `nonempty` refuses blank strings.
+    `required=False` returns None for a missing or null field; `nonempty` refuses blank
+    strings (invisible characters count as blank); strings come back NFC-normalized
+    unless `normalize=False` (a document text whose fact offsets refer to the text as given).
     """
     if name not in obj or (not required and obj[name] is None):
         if required:
@@ -109,9 +129,52 @@ def get_field(
                 line=line,
                 field=prefix + name,
             ) from None
-        if nonempty and not value.strip():
-            raise KnowlearnError("empty string", file=file, line=line, field=prefix + name)
+        if nonempty and blank(value):
+            raise KnowlearnError(
+                "empty string" + (" (only invisible characters)" if value.strip() else ""),
+                file=file,
+                line=line,
+                field=prefix + name,
+            )
+        if normalize:
+            value = nfc(value)
     return value
+
+
+def check_reserved(value: str, reserved: Collection[str], file: str, line: int, field: str) -> None:
+    """Refuse text holding a special token of the tokenizer (`</s>`, `<|endoftext|>`): the
+    tokenizer reads it as that control token, not as the characters, so a document would
+    end mid-text or an answer would teach the model to stop."""
+    for token in reserved:
+        if token and token in value:
+            raise KnowlearnError(
+                f"holds {token!r}, a special token of the tokenizer, which would read it as a "
+                "control token rather than text: remove or rewrite it",
+                file=file,
+                line=line,
+                field=field,
+            )
+
+
+def _span_hint(text: str, value: str, start: int, end: int) -> str:
+    """Why a fact span misses its value, when the likely cause can be told."""
+    raw = text.encode("utf-8")
+    if raw[start:end] == value.encode("utf-8"):
+        why = "UTF-8 byte offsets"
+    else:
+        wide = text.encode("utf-16-le")
+        why = (
+            "UTF-16 offsets (JavaScript string indices)"
+            if wide[2 * start : 2 * end] == value.encode("utf-16-le")
+            else ""
+        )
+    at = text.find(value)
+    where = f"the value is at [{at}, {at + len(value)})" if at >= 0 else ""
+    if why:
+        return f"; spans are character offsets, and [{start}, {end}) looks like {why}" + (
+            f": {where}" if where else ""
+        )
+    return f" ({where})" if where else ""
 
 
 def reject_unknown(
@@ -129,13 +192,30 @@ def reject_unknown(
             )
 
 
-def parse_document(obj: dict[str, Any], file: str = "<memory>", line: int = 0) -> Document:
+def parse_document(
+    obj: dict[str, Any], file: str = "<memory>", line: int = 0, reserved: Collection[str] = ()
+) -> Document:
+    """One document; fact offsets refer to the text as given, and text and spans are then
+    NFC-normalized together."""
+    if "question" in obj and "answer" in obj and "text" not in obj:
+        raise KnowlearnError(
+            "a QA pair (question, answer) where a document belongs: are data.documents and "
+            "data.qa swapped?",
+            file=file,
+            line=line,
+        )
     reject_unknown(obj, ("id", "entity", "text", "facts"), file, line)
-    doc_id = get_field(obj, "id", str, file, line)
+    doc_id = get_field(obj, "id", str, file, line, nonempty=True)
     entity = get_field(obj, "entity", str, file, line)
-    text = get_field(obj, "text", str, file, line)
-    if not text.strip():
-        raise KnowlearnError("empty text", file=file, line=line, field="text")
+    text = get_field(obj, "text", str, file, line, normalize=False)
+    if blank(text):
+        raise KnowlearnError(
+            "empty text" + (" (only invisible characters)" if text.strip() else ""),
+            file=file,
+            line=line,
+            field="text",
+        )
+    check_reserved(text, reserved, file, line, "text")
     raw_facts = obj.get("facts", [])
     if not isinstance(raw_facts, list):
         raise KnowlearnError(
@@ -154,44 +234,71 @@ def parse_document(obj: dict[str, Any], file: str = "<memory>", line: int = 0) -
         reject_unknown(rf, ("attribute", "value", "start", "end"), file, line, p)
         fact = Fact(
             attribute=get_field(rf, "attribute", str, file, line, p),
-            value=get_field(rf, "value", str, file, line, p),
+            value=get_field(rf, "value", str, file, line, p, normalize=False),
             start=get_field(rf, "start", int, file, line, p),
             end=get_field(rf, "end", int, file, line, p),
         )
         if not (0 <= fact.start < fact.end <= len(text)):
             raise KnowlearnError(
-                f"span [{fact.start}, {fact.end}) is out of range for a text of {len(text)} characters",
+                f"span [{fact.start}, {fact.end}) is out of range for a text of {len(text)} characters"
+                + _span_hint(text, fact.value, fact.start, fact.end),
                 file=file,
                 line=line,
                 field=p + "start",
             )
         if text[fact.start : fact.end] != fact.value:
             raise KnowlearnError(
-                f"text at [{fact.start}, {fact.end}) is {text[fact.start : fact.end]!r}, not the value {fact.value!r}",
+                f"text at [{fact.start}, {fact.end}) is {text[fact.start : fact.end]!r}, not the value {fact.value!r}"
+                + _span_hint(text, fact.value, fact.start, fact.end),
                 file=file,
                 line=line,
                 field=p + "value",
             )
         facts.append(fact)
+    normal = nfc(text)
+    if normal != text:  # the same spans, counted in the normalized text
+        moved = []
+        for k, f in enumerate(facts):
+            start = len(nfc(text[: f.start]))
+            value = nfc(f.value)
+            if normal[start : start + len(value)] != value:
+                raise KnowlearnError(
+                    "the span cuts a character apart from its accent (combining mark): "
+                    "widen it to the whole character",
+                    file=file,
+                    line=line,
+                    field=f"facts[{k}].start",
+                )
+            moved.append(Fact(f.attribute, value, start, start + len(value)))
+        text, facts = normal, moved
     return Document(doc_id, entity, text, tuple(facts))
 
 
-def parse_qa(obj: dict[str, Any], file: str = "<memory>", line: int = 0) -> QAPair:
+def parse_qa(
+    obj: dict[str, Any], file: str = "<memory>", line: int = 0, reserved: Collection[str] = ()
+) -> QAPair:
+    if "text" in obj and "question" not in obj:
+        raise KnowlearnError(
+            "a document (text) where a QA pair belongs: are data.documents and data.qa swapped?",
+            file=file,
+            line=line,
+        )
     reject_unknown(obj, ("id", "entity", "attribute", "question", "answer", "split"), file, line)
     qa = QAPair(
-        id=get_field(obj, "id", str, file, line),
+        id=get_field(obj, "id", str, file, line, nonempty=True),
         entity=get_field(obj, "entity", str, file, line),
         attribute=get_field(obj, "attribute", str, file, line),
-        question=get_field(obj, "question", str, file, line),
-        answer=get_field(obj, "answer", str, file, line),
+        question=get_field(obj, "question", str, file, line, nonempty=True),
+        answer=get_field(obj, "answer", str, file, line, nonempty=True),
         split=get_field(obj, "split", str, file, line),
     )
     for name in ("question", "answer"):
-        if not getattr(qa, name).strip():
-            raise KnowlearnError("empty string", file=file, line=line, field=name)
+        check_reserved(getattr(qa, name), reserved, file, line, name)
     if qa.split not in SPLITS:
+        near = qa.split.strip().lower()
+        hint = f" (did you mean {near!r}?)" if near in SPLITS else ""
         raise KnowlearnError(
-            f"must be one of {SPLITS}, got {qa.split!r}", file=file, line=line, field="split"
+            f"must be one of {SPLITS}, got {qa.split!r}{hint}", file=file, line=line, field="split"
         )
     return qa
 
@@ -215,18 +322,24 @@ def _read_unique(path: str | Path, parse: Callable[[dict[str, Any], str, int], R
     return read_jsonl(path, parse_once)
 
 
-def read_documents(path: str | Path) -> list[Document]:
-    return _read_unique(path, parse_document)
+def read_documents(path: str | Path, reserved: Collection[str] = ()) -> list[Document]:
+    """Documents; `reserved`: the tokenizer's special tokens, which no text may hold."""
+    return _read_unique(path, lambda obj, file, line: parse_document(obj, file, line, reserved))
 
 
-def read_qa(path: str | Path, entities: Collection[str] | None = None) -> list[QAPair]:
+def read_qa(
+    path: str | Path, entities: Collection[str] | None = None, reserved: Collection[str] = ()
+) -> list[QAPair]:
     """QA pairs; given `entities` (those of the documents), a pair about another is an error."""
 
     def parse(obj: dict[str, Any], file: str, line: int) -> QAPair:
-        qa = parse_qa(obj, file, line)
+        qa = parse_qa(obj, file, line, reserved)
         if entities is not None and qa.entity not in entities:
+            near = [e for e in entities if e.strip().casefold() == qa.entity.strip().casefold()]
+            near = near or difflib.get_close_matches(qa.entity, list(entities), n=1, cutoff=0.85)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
             raise KnowlearnError(
-                f"QA pair {qa.id!r} asks about {qa.entity!r}, which has no document",
+                f"QA pair {qa.id!r} asks about {qa.entity!r}, which has no document{hint}",
                 file=file,
                 line=line,
                 field="entity",

@@ -21,17 +21,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from knowlearn.config import RunConfig, from_dict, load_yaml, merge, parse_override, save_config
+from knowlearn.config import (
+    RunConfig,
+    absolute_inputs,
+    expand_user,
+    from_dict,
+    load_yaml,
+    merge,
+    parse_override,
+    resolve_paths,
+    save_config,
+)
 from knowlearn.errors import KnowlearnError
 from knowlearn.experiment.prereg import parse_claims, parse_gates
 from knowlearn.io import write_json, write_text
-from knowlearn.pipeline import (
-    base_corpus,
-    prepare_data,
-    prepare_start,
-    summary_row,
-    tokenizer_corpus,
-)
 
 
 @dataclass
@@ -70,6 +73,8 @@ def load_experiment(path: str | Path, overrides: list[str] = ()) -> ExperimentCo
     if unknown:
         close = difflib.get_close_matches(unknown[0], EXPERIMENT_KEYS, n=1)
         hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(EXPERIMENT_KEYS)}"
+        if unknown[0] in {f.name for f in dataclasses.fields(RunConfig)} and unknown[0] != "out":
+            hint = "a run setting: put it under `base:` for every arm (or use knowlearn train --config)"
         raise KnowlearnError(f"unknown experiment key ({hint})", file=path, field=unknown[0])
 
     def fail(why: str, field: str) -> KnowlearnError:
@@ -79,6 +84,11 @@ def load_experiment(path: str | Path, overrides: list[str] = ()) -> ExperimentCo
         data[key] = {} if data.get(key) is None else data[key]
         if not isinstance(data[key], dict):
             raise fail(f"expected a mapping, got {type(data[key]).__name__}", key)
+    # Relative input paths in the file are found beside it (overrides: from the current folder).
+    resolve_paths(data["base"], path)
+    for arm in (data.get("arms") or {}).values() if isinstance(data.get("arms"), dict) else ():
+        if isinstance(arm, dict):
+            resolve_paths(arm, path)
     for text in overrides:
         keys, value = parse_override(text)
         if keys[0] in EXPERIMENT_KEYS and keys[0] != "base":
@@ -142,7 +152,7 @@ def arm_cfg(
         "cache": str(Path(exp.out) / "cache"),
     }
     try:
-        cfg = from_dict(RunConfig, merged)
+        cfg = absolute_inputs(expand_user(from_dict(RunConfig, merged).with_exposures(merged)))
         cfg.validate()
     except KnowlearnError as e:
         raise KnowlearnError(f"arm {arm!r}: {e.reason}", file=source, field=e.field) from None
@@ -154,6 +164,7 @@ def shared_tokenizer(exp: ExperimentConfig, cfgs: list[RunConfig]) -> str | None
     if any(c.model.path or c.model.tokenizer for c in cfgs):
         return None
     from knowlearn.models.tiny import train_tokenizer
+    from knowlearn.pipeline import base_corpus, prepare_data, tokenizer_corpus
 
     path = Path(exp.out) / "tokenizer"
     if not (path / "tokenizer.json").is_file():
@@ -172,7 +183,7 @@ def shared_tokenizer(exp: ExperimentConfig, cfgs: list[RunConfig]) -> str | None
         }.values():
             corpus += tokenizer_corpus(*base_corpus(base))
         train_tokenizer(corpus, vocab_size=cfgs[0].model.vocab_size).save_pretrained(path)
-    return str(path)
+    return os.path.abspath(path)  # arm configs are read from their own folders
 
 
 def prebuild_bases(
@@ -184,6 +195,8 @@ def prebuild_bases(
     """
     import torch
     from accelerate import Accelerator
+
+    from knowlearn.pipeline import prepare_data, prepare_start
 
     seen: set[str] = set()
     for cfg in cfgs:
@@ -245,7 +258,25 @@ def job_order(exp: ExperimentConfig) -> list[tuple[str, int]]:
 
 
 def run_experiment(exp: ExperimentConfig, progress: bool = True) -> list[dict[str, Any]]:
-    """Run every (arm, seed) not already done; return one summary row per (arm, seed)."""
+    """Run every (arm, seed) not already done; return one summary row per (arm, seed).
+
+    The experiment directory is locked first: a second `knowlearn run` on it stops at once,
+    before it truncates a log or starts a process of its own.
+    """
+    from knowlearn.pipeline import run_dir_lock  # torch and transformers: only once work starts
+
+    out = Path(exp.out)
+    if (out / "config.yaml").is_file() and not (out / "experiment.json").is_file():
+        raise KnowlearnError(
+            "holds a single run (config.yaml), not an experiment: choose another `out`", file=out
+        )
+    with run_dir_lock(out):
+        return _run_experiment(exp, progress)
+
+
+def _run_experiment(exp: ExperimentConfig, progress: bool) -> list[dict[str, Any]]:
+    from knowlearn.pipeline import summary_row
+
     jobs = [(arm, seed, arm_cfg(exp, arm, seed)) for arm, seed in job_order(exp)]
     out = Path(exp.out)
     out.mkdir(parents=True, exist_ok=True)

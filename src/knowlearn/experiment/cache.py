@@ -20,11 +20,17 @@ from typing import Any
 
 
 def digest(obj: Any) -> str:
-    """A short stable hash of a JSON-able object (dataclasses allowed)."""
+    """A short stable hash of a JSON-able object (dataclasses allowed). A dataclass field
+    with metadata {"hash": False} is left out: it only sets other fields, which are hashed
+    (and leaving it out keeps the keys of stages cached before it existed)."""
 
     def plain(x: Any) -> Any:
-        if dataclasses.is_dataclass(x):
-            return plain(dataclasses.asdict(x))
+        if dataclasses.is_dataclass(x) and not isinstance(x, type):
+            return {
+                f.name: plain(getattr(x, f.name))
+                for f in dataclasses.fields(x)
+                if f.metadata.get("hash", True)
+            }
         if isinstance(x, dict):
             return {str(k): plain(v) for k, v in x.items()}
         if isinstance(x, list | tuple):

@@ -14,6 +14,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 from transformers import (
     LlamaConfig,
     LlamaForCausalLM,
+    PretrainedConfig,
     PreTrainedModel,
     PreTrainedTokenizerBase,
     PreTrainedTokenizerFast,
@@ -46,10 +47,8 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 4096) -> PreTrainedT
     )
 
 
-def build_tiny_model(
-    cfg: ModelConfig, tokenizer: PreTrainedTokenizerBase, seed: int
-) -> PreTrainedModel:
-    """Random-init Llama (or Qwen2) of the configured shape; the seed fixes the init."""
+def tiny_config(cfg: ModelConfig, tokenizer: PreTrainedTokenizerBase) -> PretrainedConfig:
+    """The transformers config of the tiny model (its vocabulary: the tokenizer's)."""
     common = dict(
         vocab_size=len(tokenizer),
         hidden_size=cfg.hidden_size,
@@ -63,11 +62,16 @@ def build_tiny_model(
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
-    config_cls, model_cls = {
-        "llama": (LlamaConfig, LlamaForCausalLM),
-        "qwen2": (Qwen2Config, Qwen2ForCausalLM),
-    }[cfg.architecture]
+    config_cls = {"llama": LlamaConfig, "qwen2": Qwen2Config}[cfg.architecture]
+    return config_cls(**common)
+
+
+def build_tiny_model(
+    cfg: ModelConfig, tokenizer: PreTrainedTokenizerBase, seed: int
+) -> PreTrainedModel:
+    """Random-init Llama (or Qwen2) of the configured shape; the seed fixes the init."""
+    model_cls = {"llama": LlamaForCausalLM, "qwen2": Qwen2ForCausalLM}[cfg.architecture]
     torch.manual_seed(seed)
-    model = model_cls(config_cls(**common))
+    model = model_cls(tiny_config(cfg, tokenizer))
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model

@@ -39,6 +39,10 @@ def _figure(width: float, height: float) -> Figure:
     return fig
 
 
+SHORT_CURVE = 20  # points: a curve with no more is drawn with markers
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+
+
 def _save(fig: Figure, path: str | Path) -> Path:
     path = Path(path)
     fig.tight_layout()
@@ -205,8 +209,15 @@ def training_curves(
         for arm in arms:
             pts = list(curves[arm].get(stage) or [])
             if pts:
+                # A short run logs a few points; a lone point draws no line, so mark them.
                 ax.plot(
-                    [p[0] for p in pts], [p[1] for p in pts], color=colors[arm], label=arm, lw=1.5
+                    [p[0] for p in pts],
+                    [p[1] for p in pts],
+                    color=colors[arm],
+                    label=arm,
+                    lw=1.5,
+                    marker="o" if len(pts) <= SHORT_CURVE else None,
+                    ms=4,
                 )
         if any(p[1] > 0 for arm in arms for p in curves[arm].get(stage) or []):
             ax.set_yscale("log")
@@ -243,16 +254,21 @@ def probe_vs_qa(
     colors = colors or arm_colors(arms)
     fig = _figure(6.8, 4.8)
     ax = fig.add_subplot()
-    for arm in arms:
+    for k, arm in enumerate(arms):
         pts = [(x, y) for a, _, x, y in points if a == arm]
+        # Arms often land on the same point (0 % EM, a saturated probe): each arm gets its
+        # own shape, drawn smaller than the one before, so a point under another shows.
         ax.scatter(
             [p[0] for p in pts],
             [p[1] for p in pts],
             color=colors[arm],
             label=arm,
-            s=40,
+            s=max(90 - 12 * k, 16),
+            marker=MARKERS[k % len(MARKERS)],
             edgecolor="black",
             lw=0.5,
+            alpha=0.85,
+            zorder=2 + k,
         )
     xs, ys = [p[2] for p in points], [p[3] for p in points]
     r, rho = pearson(xs, ys), spearman(xs, ys)

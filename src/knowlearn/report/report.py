@@ -148,7 +148,8 @@ def collect(exp_dir: str | Path) -> dict[str, Any]:
         for seed in sorted(set(dirs) | set(seeds)):
             run_dir = dirs.get(seed, arms_dir / arm / f"seed{seed}")
             results = _read_json(run_dir / "results.json")
-            complete = isinstance(results, dict)
+            # A results.json without QA metrics ({} from a crash, an edit) is no result.
+            complete = isinstance(results, dict) and isinstance(results.get("qa"), dict)
             config = _read_yaml(run_dir / "config.yaml")
             if not isinstance(config, dict):
                 config = _read_yaml(arms_dir / arm / f"seed{seed}.yaml")
@@ -158,7 +159,13 @@ def collect(exp_dir: str | Path) -> dict[str, Any]:
                     "seed": seed,
                     "path": run_dir.relative_to(exp_dir).as_posix(),
                     "complete": complete,
-                    "status": "complete" if complete else _status(run_dir),
+                    "status": "complete"
+                    if complete
+                    else (
+                        "results.json holds no QA results (damaged?)"
+                        if (run_dir / "results.json").is_file()
+                        else _status(run_dir)
+                    ),
                     "results": results if complete else None,
                     "config": config if isinstance(config, dict) else None,
                     "curves": {
@@ -697,17 +704,6 @@ def render_markdown(
     return "\n".join(md).rstrip() + "\n"
 
 
-def _json_safe(x: Any) -> Any:
-    """NaN/inf -> null, so results.json is strict JSON."""
-    if isinstance(x, float):
-        return x if math.isfinite(x) else None
-    if isinstance(x, dict):
-        return {k: _json_safe(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_json_safe(v) for v in x]
-    return x
-
-
 def write_report(exp_dir: str | Path) -> Path:
     """Write EXP/report.md, EXP/results.json and EXP/plots/*.png; return report.md's path."""
     exp_dir = Path(exp_dir)
@@ -720,7 +716,7 @@ def write_report(exp_dir: str | Path) -> Path:
         plot_paths = {}
         note = "Plots skipped: matplotlib is not installed (`pip install 'knowlearn[report]'`)."
     agg["plots"] = {k: p.relative_to(exp_dir).as_posix() for k, p in plot_paths.items()}
-    write_json(exp_dir / "results.json", _json_safe(agg))
+    write_json(exp_dir / "results.json", agg)  # strict JSON: write_json writes NaN as null
     path = exp_dir / "report.md"
     sections = diagnostics.render(data, data["arms"])
     write_text(path, render_markdown(agg, plot_paths, exp_dir, note, sections))

@@ -22,7 +22,7 @@ from typing import Any
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from knowlearn.io import write_text
+from knowlearn.io import dumps, write_text
 
 CURVE = "epochs.jsonl"
 BEST = "best"
@@ -46,7 +46,7 @@ class EpochTracker:
         if path.is_file():
             rows = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x]
         self.rows = [r for r in rows if r["step"] <= start_step]
-        write_text(path, "".join(json.dumps(r) + "\n" for r in self.rows))
+        write_text(path, "".join(dumps(r) + "\n" for r in self.rows))
 
     def _best(self) -> dict[str, Any] | None:
         key = self.spec.select
@@ -67,7 +67,7 @@ class EpochTracker:
         model.train(was_training)
         self.rows.append(row)
         with open(self.out_dir / CURVE, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
+            f.write(dumps(row) + "\n")
         if self.spec.select and self._best() is row:
             _save_atomically(model, tokenizer, self.out_dir / BEST)
         return row

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import shutil
 import time
@@ -35,7 +36,7 @@ from transformers import (
 from knowlearn.config import LoraConfig, SAMConfig, StageConfig
 from knowlearn.errors import KnowlearnError
 from knowlearn.faults import kill_point
-from knowlearn.io import atomic_open, write_json, write_text
+from knowlearn.io import atomic_open, dumps, write_json, write_text
 from knowlearn.models.load import load_model
 from knowlearn.optim.sam import SAM, check_precision, sam_step
 from knowlearn.train.batches import IGNORE, Example, collate, epoch_batches
@@ -223,6 +224,8 @@ def train_stage(
         if cfg.max_grad_norm > 0:
             acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
 
+    # Every 10th step, every step of a short stage: its loss curve needs points to draw.
+    log_every = max(1, min(10, total // 20))
     log_path = out_dir / "metrics.jsonl"
     _truncate_log(log_path, start)
     tracker = (
@@ -278,7 +281,7 @@ def train_stage(
             bar.set_postfix(loss=f"{loss_value:.3f}")
             done_steps = step + 1
             kill_point("train_step")
-            if acc.is_main_process and (done_steps % 10 == 0 or done_steps == total):
+            if acc.is_main_process and (done_steps % log_every == 0 or done_steps == total):
                 row = {
                     "step": done_steps,
                     "total": total,
@@ -287,7 +290,7 @@ def train_stage(
                     "tokens": tokens,
                     "elapsed": round(time.perf_counter() - t0, 2),
                 }
-                log.write(json.dumps(row) + "\n")
+                log.write(dumps(row) + "\n")
                 log.flush()
             if epoch_eval is not None and (done_steps % per_epoch == 0 or done_steps == total):
                 if tracker is not None:
@@ -327,6 +330,8 @@ def train_stage(
         if tokenizer is not None:
             tokenizer.save_pretrained(final_dir)
         selected = tracker.finish(final_dir) if tracker is not None else {}
+        if use_lora and lora.merge and (final_dir / "adapter_config.json").is_file():
+            _merge_in_place(final_dir, tokenizer)  # the selected epoch was saved as an adapter
         kill_point("stage_end")
         summary = {
             "stage": name,
@@ -347,6 +352,19 @@ def train_stage(
     return final_dir
 
 
+def _merge_in_place(model_dir: Path, tokenizer: PreTrainedTokenizerBase | None) -> None:
+    """Replace a LoRA adapter directory by its model with the adapter merged (plain
+    transformers, as `lora.merge` promises), swapped in whole."""
+    merged = load_model(model_dir)
+    tmp = model_dir.with_name(model_dir.name + ".merged.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    merged.save_pretrained(tmp)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(tmp)
+    shutil.rmtree(model_dir)
+    os.replace(tmp, model_dir)
+
+
 def _trainable_model(
     init_dir: str | Path, ckpt: Path | None, lora: LoraConfig | None, dtype: torch.dtype
 ) -> Any:
@@ -359,16 +377,24 @@ def _trainable_model(
 
     base = load_model(init_dir, dtype=dtype)
     if ckpt is not None:
-        return PeftModel.from_pretrained(base, ckpt, is_trainable=True)
-    peft_cfg = PeftLoraConfig(
-        r=lora.r,
-        lora_alpha=lora.alpha,
-        lora_dropout=lora.dropout,
-        target_modules=list(lora.target_modules),
-        modules_to_save=list(lora.modules_to_save) or None,
-        task_type="CAUSAL_LM",
-    )
-    return get_peft_model(base, peft_cfg)
+        model = PeftModel.from_pretrained(base, ckpt, is_trainable=True)
+    else:
+        peft_cfg = PeftLoraConfig(
+            r=lora.r,
+            lora_alpha=lora.alpha,
+            lora_dropout=lora.dropout,
+            target_modules=list(lora.target_modules),
+            modules_to_save=list(lora.modules_to_save) or None,
+            task_type="CAUSAL_LM",
+        )
+        model = get_peft_model(base, peft_cfg)
+    # A saved adapter names its base: this stage's input, by absolute path. peft would name
+    # the original model (the one under an earlier stage's merged adapter), so an IT adapter
+    # would load without what CPT learned, and a relative path only from the folder it was
+    # trained in. When the input is itself an adapter, load_model follows the chain.
+    for c in model.peft_config.values():
+        c.base_model_name_or_path = str(Path(init_dir).resolve())
+    return model
 
 
 def _accumulate(
