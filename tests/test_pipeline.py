@@ -1,5 +1,6 @@
 """The whole pipeline on a few synthetic people, through the CLI a user types."""
 
+import dataclasses
 import json
 
 import pytest
@@ -241,3 +242,22 @@ def test_a_run_refused_for_bad_input_writes_nothing(tmp_path, init_dir):
         )
         == 0
     )
+
+
+def test_question_formats_do_not_change_the_cpt_stage_key(docs, qa, tokenizer):
+    """CPT reads no questions: an arm that formats only its IT questions shares the plain
+    arm's CPT stage (same key), while its IT stage is its own."""
+    from knowlearn.config import FormatConfig, RunConfig
+    from knowlearn.experiment.cache import digest
+    from knowlearn.pipeline import plan_stages
+
+    plain = RunConfig()
+    formatted = RunConfig(augment=dataclasses.replace(plain.augment, it=FormatConfig(copies=2)))
+    train_qa = [q for q in qa if q.split == "train"]
+
+    def keys(cfg):
+        return {s.name: digest(s.key) for s in plan_stages(cfg, docs, train_qa, tokenizer)}
+
+    a, b = keys(plain), keys(formatted)
+    assert a["cpt"] == b["cpt"]
+    assert a["it"] != b["it"]

@@ -1112,13 +1112,20 @@ def plan_stages(
             | {
                 "stage": name,
                 "cfg": stage_cfg,
-                "formats": [cfg.augment.cpt, cfg.augment.it],
+                "formats": [cfg.augment.cpt, _it_formats_for(name, cfg)],
                 "mix_qa": cfg.mix_qa,
                 "replay": cfg.base.replay if name == "cpt" else 0.0,
                 "sam": sam,
             },
         )
     return [specs[n] for n in cfg_stage_names(cfg)]
+
+
+def _it_formats_for(stage: str, cfg: RunConfig) -> FormatConfig:
+    """The question formats a stage's key names: IT's own; for CPT the default stands in,
+    since CPT reads no questions (an arm that only formats its IT questions reuses the
+    plain arm's CPT stage, and keys cached before this rule are unchanged)."""
+    return cfg.augment.it if stage == "it" else FormatConfig()
 
 
 def replayed(

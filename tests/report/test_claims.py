@@ -141,3 +141,76 @@ def test_bad_pre_registrations_are_refused_with_the_field(tmp_path, section, raw
     with pytest.raises(KnowlearnError, match=message) as e:
         load_experiment(path)
     assert str(path) in str(e.value) and section in str(e.value)
+
+
+def _with_probe(tmp_path, probe):
+    """The EM experiment with a probe accuracy per (arm, seed) written into each run."""
+    data, exp = _experiment(tmp_path, GATES, {})
+    for arm, by_seed in probe.items():
+        for seed, value in by_seed.items():
+            path = tmp_path / "arms" / arm / f"seed{seed}" / "results.json"
+            results = json.loads(path.read_text())
+            results["probe"] = {"after_cpt": {"templates": {"all": {"acc": value}}}}
+            path.write_text(json.dumps(results))
+    exp["correlations"] = {
+        "probe_qa": {"x": "probe_after_cpt_templates", "y": "test_em", "min": 0.6}
+    }
+    return collect(tmp_path), exp
+
+
+def test_a_correlation_is_decided_pooled_and_within_arms(tmp_path):
+    # The probe follows EM seed by seed inside every arm (plus a fixed per-arm shift).
+    shift = {"P": 0.0, "D": 3.0, "F": -2.0, "R": 1.0}
+    probe = {a: {s: 0.5 * EM[a][s] + shift[a] for s in SEEDS} for a in EM}
+    c = decide(*_with_probe(tmp_path, probe))["correlations"]["probe_qa"]
+    xs = [probe[a][s] for a in EM for s in SEEDS]
+    ys = [EM[a][s] for a in EM for s in SEEDS]
+    assert c["n"] == 16
+    assert c["pooled"]["rho"] == pytest.approx(scipy.stats.spearmanr(xs, ys).statistic)
+    assert c["within"]["rho"] == pytest.approx(1.0)
+    lo, hi = c["pooled"]["ci"]
+    assert lo < c["pooled"]["rho"] <= hi
+    assert c["verdict"] == "supported"
+
+
+def test_a_correlation_carried_only_by_arm_differences_is_refuted(tmp_path):
+    # Between arms the probe rises with EM; within each arm it falls as EM rises.
+    level = {"P": 10.0, "D": 20.0, "F": 30.0, "R": 40.0}
+    probe = {a: {s: level[a] - 0.1 * OFFSET[s] for s in SEEDS} for a in EM}
+    decided = decide(*_with_probe(tmp_path, probe))
+    c = decided["correlations"]["probe_qa"]
+    assert c["within"]["rho"] < 0 and c["within"]["ci"][1] < 0.6
+    assert c["verdict"] == "refuted"
+    assert "probe_qa" in render(decided)
+
+
+def test_spearman_interval_is_fisher_z_with_the_fieller_variance():
+    import math
+
+    from knowlearn.report.stats import spearman_interval
+
+    lo, hi = spearman_interval(0.5, 28)
+    half = 1.959963984540054 * math.sqrt(1.06 / 25)
+    assert (lo, hi) == pytest.approx(
+        (math.tanh(math.atanh(0.5) - half), math.tanh(math.atanh(0.5) + half))
+    )
+    assert all(math.isnan(v) for v in spearman_interval(0.5, 3))
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"c": {"y": "test_em"}}, "expected a mapping like"),
+        ({"c": {"x": "probe", "y": "test_em"}}, "unknown metric 'probe'"),
+        ({"c": {"x": "test_em", "min": 2}}, r"must be in \(-1, 1\]"),
+        ({"c": {"x": "test_em", "mn": 0.5}}, "unknown key"),
+    ],
+)
+def test_bad_correlations_are_refused_with_the_field(tmp_path, raw, message):
+    from knowlearn.experiment.arms import load_experiment
+
+    path = tmp_path / "exp.yaml"
+    path.write_text(json.dumps({"arms": {"P": {}}, "correlations": raw}))
+    with pytest.raises(KnowlearnError, match=message) as e:
+        load_experiment(path)
+    assert str(path) in str(e.value) and "correlations.c" in str(e.value)

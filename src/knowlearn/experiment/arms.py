@@ -33,7 +33,7 @@ from knowlearn.config import (
     save_config,
 )
 from knowlearn.errors import KnowlearnError
-from knowlearn.experiment.prereg import parse_claims, parse_gates
+from knowlearn.experiment.prereg import parse_claims, parse_correlations, parse_gates
 from knowlearn.io import write_json, write_text
 
 
@@ -49,6 +49,7 @@ class ExperimentConfig:
     population_seeds: bool = False  # each seed also draws its own people (data.seed = seed)
     gates: dict[str, Any] = field(default_factory=dict)  # validity gates (experiment/prereg.py)
     claims: dict[str, Any] = field(default_factory=dict)  # pre-registered claims (prereg.py)
+    correlations: dict[str, Any] = field(default_factory=dict)  # metric x tracks y (prereg.py)
     alpha: float = 0.05  # significance level of the claims (Holm over the primary ones)
 
 
@@ -80,7 +81,7 @@ def load_experiment(path: str | Path, overrides: list[str] = ()) -> ExperimentCo
     def fail(why: str, field: str) -> KnowlearnError:
         return KnowlearnError(why, file=path, field=field)
 
-    for key in ("base", "descriptions", "groups", "gates", "claims"):
+    for key in ("base", "descriptions", "groups", "gates", "claims", "correlations"):
         data[key] = {} if data.get(key) is None else data[key]
         if not isinstance(data[key], dict):
             raise fail(f"expected a mapping, got {type(data[key]).__name__}", key)
@@ -135,6 +136,7 @@ def load_experiment(path: str | Path, overrides: list[str] = ()) -> ExperimentCo
         raise fail("must be a number in (0, 1)", "alpha")
     parse_gates(exp.gates, list(exp.arms), path)
     parse_claims(exp.claims, list(exp.arms), path)
+    parse_correlations(exp.correlations, path)
     for name in exp.arms:
         arm_cfg(exp, name, seeds[0], path)  # validate every arm before any work
     return exp
@@ -302,6 +304,7 @@ def _run_experiment(exp: ExperimentConfig, progress: bool) -> list[dict[str, Any
                     "population_seeds",
                     "gates",
                     "claims",
+                    "correlations",
                     "alpha",
                 )
             },

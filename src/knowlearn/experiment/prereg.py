@@ -10,6 +10,8 @@ remedy): if one fails, every verdict reads "uninformative", never "refuted".
       paraphrase_moves: {arms: {R: 1, P: -1}, min: 10}
     claims:
       format: {arms: {F: 1, D: -1}, support: 3, bound: 2, says: "new formats beat duplicates"}
+    correlations:
+      probe_predicts_qa: {x: probe_after_cpt_templates, y: test_em, min: 0.6}
 
 `arms` are the weights of a per-seed linear contrast (F - D; an interaction FS - F - S + P):
 seeds draw the population, so every arm of one seed answers the same people.
@@ -48,6 +50,18 @@ class Claim:
     support: float = 0.0  # smallest mean effect (points) that counts as support
     bound: float = 2.0  # equivalence bound: a CI inside (-bound, bound) refutes an effect above it
     primary: bool = True
+    says: str = ""
+
+
+@dataclass(frozen=True)
+class Correlation:
+    """Across runs, metric `x` tracks metric `y`: Spearman's rho at least `min` both pooled
+    over (arm, seed) runs and within arms (each run's deviation from its arm's mean), so a
+    few arms that differ in both cannot carry it alone."""
+
+    x: str
+    y: str = "test_em"
+    min: float = 0.6
     says: str = ""
 
 
@@ -118,3 +132,42 @@ def parse_claims(raw: Any, arms: list[str], file: str | Path) -> dict[str, Claim
     if not isinstance(raw, dict):
         raise KnowlearnError("expected a mapping of name -> claim", file=file, field="claims")
     return {str(k): _parse(Claim, str(k), v, arms, file, "claims") for k, v in raw.items()}
+
+
+def parse_correlations(raw: Any, file: str | Path) -> dict[str, Correlation]:
+    """The experiment's `correlations:` section."""
+    if not isinstance(raw, dict):
+        raise KnowlearnError(
+            "expected a mapping of name -> correlation", file=file, field="correlations"
+        )
+    known = [f.name for f in dataclasses.fields(Correlation)]
+    out = {}
+    for name, item in raw.items():
+        where = f"correlations.{name}"
+        if not isinstance(item, dict) or "x" not in item:
+            raise KnowlearnError(
+                "expected a mapping like {x: probe_after_cpt_templates, y: test_em, min: 0.6}",
+                file=file,
+                field=where,
+            )
+        for key in item:
+            if key not in known:
+                raise KnowlearnError(
+                    f"unknown key (known: {', '.join(known)})", file=file, field=f"{where}.{key}"
+                )
+        for key in ("x", "y"):
+            if key in item and item[key] not in METRICS:
+                raise KnowlearnError(
+                    f"unknown metric {item[key]!r} (known: {', '.join(METRICS)})",
+                    file=file,
+                    field=f"{where}.{key}",
+                )
+        values = dict(item)
+        if "min" in values:
+            values["min"] = _number(values["min"], f"{where}.min", file)
+            if not -1 < values["min"] <= 1:
+                raise KnowlearnError("must be in (-1, 1]", file=file, field=f"{where}.min")
+        if "says" in values and not isinstance(values["says"], str):
+            raise KnowlearnError("expected one line of text", file=file, field=f"{where}.says")
+        out[str(name)] = Correlation(**values)
+    return out

@@ -17,8 +17,23 @@ from pathlib import Path
 from typing import Any
 
 from knowlearn.eval.metrics import exact_match
-from knowlearn.experiment.prereg import Claim, Gate, parse_claims, parse_gates
-from knowlearn.report.stats import contrast, holm, mcnemar, min_detectable_effect, verdict
+from knowlearn.experiment.prereg import (
+    Claim,
+    Correlation,
+    Gate,
+    parse_claims,
+    parse_correlations,
+    parse_gates,
+)
+from knowlearn.report.stats import (
+    contrast,
+    holm,
+    mcnemar,
+    min_detectable_effect,
+    spearman,
+    spearman_interval,
+    verdict,
+)
 from knowlearn.results import metric
 
 PENDING = "pending"  # not enough complete seeds to decide
@@ -53,7 +68,7 @@ def _gate(data: dict[str, Any], gate: Gate) -> dict[str, Any]:
     return {"status": "pass" if ok else "fail", "mean": mean, "n": len(seeds), **_spec(gate)}
 
 
-def _spec(item: Gate | Claim) -> dict[str, Any]:
+def _spec(item: Gate | Claim | Correlation) -> dict[str, Any]:
     return {k: v for k, v in item.__dict__.items()}
 
 
@@ -106,10 +121,51 @@ def _claim(data: dict[str, Any], claim: Claim, alpha: float) -> dict[str, Any]:
     }
 
 
+def _correlation(data: dict[str, Any], corr: Correlation, confidence: float) -> dict[str, Any]:
+    """Spearman's rho of x and y over complete runs, pooled and within arms, with intervals;
+    the verdict is filled in by decide()."""
+    xs, ys = _values(data, corr.x), _values(data, corr.y)
+    points = [(a, xs[a][s], ys[a][s]) for a in xs for s in sorted(xs[a]) if s in ys.get(a, {})]
+    if len(points) < 4:
+        return {"n": len(points), "pooled": None, "within": None, **_spec(corr)}
+    by_arm: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for a, x, y in points:
+        by_arm[a].append((x, y))
+    mean = {
+        a: (sum(x for x, _ in v) / len(v), sum(y for _, y in v) / len(v)) for a, v in by_arm.items()
+    }
+    dx = [x - mean[a][0] for a, x, _ in points]
+    dy = [y - mean[a][1] for a, _, y in points]
+
+    def summary(u: list[float], v: list[float]) -> dict[str, Any]:
+        rho = spearman(u, v)
+        return {"rho": rho, "ci": list(spearman_interval(rho, len(u), confidence))}
+
+    return {
+        "n": len(points),
+        "pooled": summary([p[1] for p in points], [p[2] for p in points]),
+        "within": summary(dx, dy) if len(by_arm) < len(points) else None,
+        **_spec(corr),
+    }
+
+
+def _correlation_verdict(c: dict[str, Any]) -> str:
+    """supported: rho >= min pooled and within arms; refuted: an interval lies wholly below
+    min; else inconclusive (pending below 4 runs)."""
+    parts = [c[k] for k in ("pooled", "within") if c.get(k)]
+    if not parts or any(not math.isfinite(p["rho"]) for p in parts):
+        return PENDING
+    if all(p["rho"] >= c["min"] for p in parts) and len(parts) == 2:
+        return "supported"
+    if any(math.isfinite(p["ci"][1]) and p["ci"][1] < c["min"] for p in parts):
+        return "refuted"
+    return "inconclusive"
+
+
 def decide(data: dict[str, Any], exp: dict[str, Any]) -> dict[str, Any] | None:
     """Gates and claims of `exp` (experiment.json) decided on `data` (report.collect);
     None when the experiment pre-registered nothing."""
-    if not exp.get("gates") and not exp.get("claims"):
+    if not exp.get("gates") and not exp.get("claims") and not exp.get("correlations"):
         return None
     arms = list(exp.get("arms") or data["arms"])
     source = Path(data["dir"]) / "experiment.json"
@@ -121,8 +177,16 @@ def decide(data: dict[str, Any], exp: dict[str, Any]) -> dict[str, Any] | None:
         n: _claim(data, c, alpha)
         for n, c in parse_claims(exp.get("claims") or {}, arms, source).items()
     }
+    correlations = {
+        n: _correlation(data, c, 1 - alpha)
+        for n, c in parse_correlations(exp.get("correlations") or {}, source).items()
+    }
     informative = all(g["status"] == "pass" for g in gates.values())
     failed = [n for n, g in gates.items() if g["status"] == "fail"]
+    for c in correlations.values():
+        c["verdict"] = (
+            UNINFORMATIVE if failed else _correlation_verdict(c) if informative else PENDING
+        )
     primary = [n for n, c in claims.items() if c["primary"] and "_result" in c]
     adjusted = dict(zip(primary, holm([claims[n]["p"] for n in primary]), strict=True))
     for name, c in claims.items():
@@ -142,6 +206,7 @@ def decide(data: dict[str, Any], exp: dict[str, Any]) -> dict[str, Any] | None:
         "failed_gates": failed,
         "gates": gates,
         "claims": claims,
+        "correlations": correlations,
         "prior_em": prior_em(data),
     }
 
@@ -176,6 +241,13 @@ def _f(x: Any, digits: int = 1, sign: bool = False) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "n/a"
     return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
+
+
+def _rho(part: dict[str, Any] | None) -> str:
+    if not part:
+        return "n/a"
+    lo, hi = part["ci"]
+    return f"{_f(part['rho'], 2)} [{_f(lo, 2)}, {_f(hi, 2)}]"
 
 
 def _contrast_text(arms: dict[str, float]) -> str:
@@ -235,7 +307,21 @@ def render(decided: dict[str, Any]) -> str:
             f"{_f(c.get('mean'), sign=True)} [{_f(ci[0], sign=True)}, {_f(ci[1], sign=True)}] | "
             f"{p_text} | {_f(c.get('mde'))} | {mc_text} | **{c['verdict']}** |"
         )
+    if decided.get("correlations"):
+        md += [
+            "",
+            "| correlation | x vs y | required | runs | Spearman pooled [CI] | within arms [CI] "
+            "| verdict |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for name, c in decided["correlations"].items():
+            md.append(
+                f"| {name} | {c['x']} vs {c['y']} | ρ ≥ {c['min']:.2f} pooled and within | "
+                f"{c['n']} | {_rho(c.get('pooled'))} | {_rho(c.get('within'))} | "
+                f"**{c['verdict']}** |"
+            )
     says = [(n, c["says"]) for n, c in decided["claims"].items() if c.get("says")]
+    says += [(n, c["says"]) for n, c in (decided.get("correlations") or {}).items() if c["says"]]
     if says:
         md += ["", *[f"- {n}: {text}" for n, text in says]]
     if decided["prior_em"]:

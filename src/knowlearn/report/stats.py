@@ -91,6 +91,16 @@ def spearman(xs: Sequence[float], ys: Sequence[float]) -> float:
     return max(-1.0, min(1.0, rho)) if math.isfinite(rho) else NAN
 
 
+def spearman_interval(rho: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Confidence interval of Spearman's rho by Fisher's z with Fieller, Hartley and Pearson's
+    variance 1.06 / (n - 3) (Biometrika 1957); (nan, nan) below 4 points or for a nan rho."""
+    if n < 4 or not math.isfinite(rho):
+        return NAN, NAN
+    z = math.atanh(max(-0.999999, min(0.999999, rho)))
+    half = float(_st.norm.ppf(0.5 + confidence / 2.0)) * math.sqrt(1.06 / (n - 3))
+    return math.tanh(z - half), math.tanh(z + half)
+
+
 @dataclass(frozen=True)
 class PairedResult:
     """Mean of per-seed differences (or contrasts), its t interval, sample sd, n and p."""
