@@ -145,7 +145,13 @@ def cmd_augment(args: argparse.Namespace) -> int:
     if args.preview:
         names = list(cfg.augment.cpt.transforms or TRANSFORMS)
         copies = augment_document(
-            docs[0], random.Random(cfg.seed), names, args.preview, True, cfg.augment.cpt.max_chain
+            docs[0],
+            random.Random(cfg.seed),
+            names,
+            args.preview,
+            True,
+            cfg.augment.cpt.max_chain,
+            spaced=cfg.augment.cpt.space_before_sentences,
         )
         for k, d in enumerate(copies):
             print(f"\n--- {'original' if k == 0 else f'format {k}'} ({d.id}) ---")

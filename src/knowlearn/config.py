@@ -115,6 +115,10 @@ class FormatConfig:
     transforms: tuple[str, ...] = ()  # names from knowlearn.augment.TRANSFORMS (empty = all)
     max_chain: int = 3  # transforms composed per copy, at most
     duplicate: bool = False  # copies are exact duplicates: the control for formatting
+    # A space before every sentence that a line break or markup would touch ("\nAiko",
+    # "[Aiko" -> "\n Aiko", "[ Aiko"), so its first word, often the name, keeps the tokens
+    # it has mid-text and in questions (" Aiko"). Hashed into cache keys only when on.
+    space_before_sentences: bool = field(default=False, metadata={"hash": "unless_default"})
 
 
 @dataclass

@@ -117,3 +117,22 @@ def test_a_space_token_of_its_own_before_the_name_still_matches(byte_tok):
     assert entity_token_mismatch(byte_tok, docs)["mismatched"] == 0
     odd = [Document("q", name, f"Ask ({name}).")]
     assert entity_token_mismatch(byte_tok, odd)["mismatched"] == 1
+
+
+def test_every_transform_keeps_the_name_tokens_with_spaces_before_sentences(bios_docs, byte_tok):
+    """Over biographies formatted by every transform alone, the name reads as the question's
+    tokens everywhere once sentences after markup or a line break get a space; without it,
+    line breaks and wrappers change them."""
+    import random
+
+    from knowlearn.augment.transforms import TRANSFORMS, augment_document
+
+    def formatted(spaced):
+        out = []
+        for name in TRANSFORMS:
+            for d in bios_docs:
+                out += augment_document(d, random.Random(name), [name], 1, False, 1, spaced=spaced)
+        return out
+
+    assert entity_token_mismatch(byte_tok, formatted(spaced=True))["mismatched"] == 0
+    assert entity_token_mismatch(byte_tok, formatted(spaced=False))["share"] > 10

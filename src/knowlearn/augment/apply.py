@@ -46,7 +46,13 @@ def format_documents(
     out: list[Document] = []
     for d in docs:
         out += augment_document(
-            d, _rng(seed, e, d.id), _names(cfg), cfg.copies, cfg.include_original, cfg.max_chain
+            d,
+            _rng(seed, e, d.id),
+            _names(cfg),
+            cfg.copies,
+            cfg.include_original,
+            cfg.max_chain,
+            spaced=cfg.space_before_sentences,
         )
     return out
 

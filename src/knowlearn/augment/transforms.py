@@ -183,6 +183,18 @@ def _quote_marker(n: int, rng: random.Random) -> Callable[[int], str]:
     return lambda i: "> "
 
 
+def space_before_sentences(lay: Layout) -> Layout:
+    """A space between every sentence and markup or a line break before it ("\nAiko" ->
+    "\n Aiko", "[Aiko" -> "[ Aiko"): byte-level BPE tokenizers spell a word with its space
+    (" Aiko") differently from the word after other characters ("Aiko"), and questions use
+    the spaced form. Only whitespace is added, so no word or fact changes."""
+    prefixes = []
+    for i, prefix in enumerate(lay.prefixes):
+        before = (lay.head if i == 0 else lay.seps[i - 1]) + prefix
+        prefixes.append(prefix + " " if before and not before.endswith(" ") else prefix)
+    return replace(lay, prefixes=tuple(prefixes))
+
+
 @dataclass(frozen=True)
 class _Spec:
     op: LayoutOp
@@ -266,7 +278,7 @@ def _rebuild(
 
 
 @lru_cache(maxsize=4096)
-def _compose(chain: tuple[str, ...]) -> Transform:
+def _compose(chain: tuple[str, ...], spaced: bool = False) -> Transform:
     label = "+".join(chain)
 
     def transform(doc: Document, rng: random.Random) -> Document:
@@ -278,6 +290,9 @@ def _compose(chain: tuple[str, ...]) -> Transform:
             out, starts = _rebuild(doc, layout, spans)
             where = name if len(chain) == 1 else f"{name} (in chain {label})"
             check_preserved(doc, out, where, starts)
+        if spaced:
+            out, starts = _rebuild(doc, space_before_sentences(layout), spans)
+            check_preserved(doc, out, f"space_before_sentences (after {label})", starts)
         return out
 
     transform.__name__ = transform.__qualname__ = label or "identity"
@@ -334,6 +349,7 @@ def augment_document(
     copies: int,
     include_original: bool = True,
     max_chain: int = 3,
+    spaced: bool = False,
 ) -> list[Document]:
     """`copies` formatted copies of `doc` (ids "{id}-f0", "{id}-f1", ...), each a fresh chain.
 
@@ -345,7 +361,7 @@ def augment_document(
     out = [doc] if include_original else []
     for k in range(copies):
         chain = sample_chain(rng, names, max_chain)
-        out.append(replace(_compose(tuple(chain))(doc, rng), id=f"{doc.id}-f{k}"))
+        out.append(replace(_compose(tuple(chain), spaced)(doc, rng), id=f"{doc.id}-f{k}"))
     return out
 
 

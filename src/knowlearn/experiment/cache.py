@@ -19,17 +19,24 @@ from pathlib import Path
 from typing import Any
 
 
+def _hashed(f: dataclasses.Field[Any], obj: Any) -> bool:
+    """Whether a dataclass field enters the digest: metadata {"hash": False} never;
+    {"hash": "unless_default"} only when set to something else than its default (a field
+    added later then keeps the keys of everything cached before it existed)."""
+    rule = f.metadata.get("hash", True)
+    if rule == "unless_default":
+        return getattr(obj, f.name) != f.default
+    return bool(rule)
+
+
 def digest(obj: Any) -> str:
-    """A short stable hash of a JSON-able object (dataclasses allowed). A dataclass field
-    with metadata {"hash": False} is left out: it only sets other fields, which are hashed
-    (and leaving it out keeps the keys of stages cached before it existed)."""
+    """A short stable hash of a JSON-able object (dataclasses allowed); dataclass fields as
+    `_hashed` says (a field that only sets other fields is left out)."""
 
     def plain(x: Any) -> Any:
         if dataclasses.is_dataclass(x) and not isinstance(x, type):
             return {
-                f.name: plain(getattr(x, f.name))
-                for f in dataclasses.fields(x)
-                if f.metadata.get("hash", True)
+                f.name: plain(getattr(x, f.name)) for f in dataclasses.fields(x) if _hashed(f, x)
             }
         if isinstance(x, dict):
             return {str(k): plain(v) for k, v in x.items()}
