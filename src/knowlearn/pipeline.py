@@ -328,17 +328,23 @@ def prepare_start(
     if not cfg.base.people:
         return init_dir, tok, key
     b_docs, b_qa = base_corpus(cfg)
-    b_data, _ = _epoch_examples(
-        lambda e: _concat(
-            document_examples(
-                tok,
-                format_documents(b_docs, cfg.base.format, seed, e),
-                cfg.base.train.max_length,
+
+    def base_data() -> Callable[[int], list[Example]] | list[Example]:
+        """Built only when the base is trained, not when it comes from the cache."""
+        return _epoch_examples(
+            lambda e: _concat(
+                document_examples(
+                    tok,
+                    format_documents(b_docs, cfg.base.format, seed, e),
+                    cfg.base.train.max_length,
+                ),
+                qa_examples(
+                    tok, [q for q in b_qa if q.split == "train"], cfg.base.train.max_length
+                ),
             ),
-            qa_examples(tok, [q for q in b_qa if q.split == "train"], cfg.base.train.max_length),
-        ),
-        cfg.base.format.online,
-    )
+            cfg.base.format.online,
+        )[0]
+
     # Replay is a CPT setting: arms that replay more or less share one base model.
     base_key = dataclasses.replace(cfg.base, replay=0.0)
     key = digest(
@@ -351,7 +357,7 @@ def prepare_start(
         key,
         lambda d: train_stage(
             init_dir,
-            b_data,
+            base_data(),
             cfg.base.train,
             d,
             seed=seed,

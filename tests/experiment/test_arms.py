@@ -166,7 +166,7 @@ def test_population_seeds_run_a_few_whole_seeds_at_a_time(tmp_path):
 
 # (cpt.epochs, it.epochs) of every arm before the shipped experiments set exposures instead.
 EPOCHS_BEFORE_EXPOSURES = {
-    "demo": {"P": (30, 5), "D": (6, 5), "F": (6, 5), "R": (6, 5), "S": (30, 5)},
+    "demo": {"P": (30, 5), "D": (6, 5), "F": (6, 5), "R": (6, 5)},
     "paper": {
         "baseline": (60, 15),
         "format": (12, 15),

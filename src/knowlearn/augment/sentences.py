@@ -21,6 +21,7 @@ _TERMINATORS = ".!?\u3002\uff01\uff1f"  # . ! ? and the full-width 。！？
 _CLOSERS = "\"')]}\u201d\u2019\u00bb\u300d\u300f"  # " ' ) ] } ” ’ » 」 』
 _OPENERS = "\"'([{\u201c\u2018\u00ab\u300c\u300e"  # " ' ( [ { “ ‘ « 「 『
 _END_RE = re.compile(f"[{re.escape(_TERMINATORS)}]+[{re.escape(_CLOSERS)}]*$")
+_END_CHARS = frozenset(_TERMINATORS + _CLOSERS)  # the last character of a sentence end
 _WS_RE = re.compile(r"\s+")  # \s on str is exactly str.isspace(), the rule str.split() uses
 
 # Lower-cased; compared case-insensitively so "DR." and "dr." are not boundaries either.
@@ -80,8 +81,10 @@ def _is_abbreviation(token: str) -> bool:
 
 def _is_boundary(text: str, gap_start: int, gap_end: int) -> bool:
     """A whitespace run is a sentence boundary if it holds a line break or follows a sentence end."""
-    if any(c in LINE_BREAKS for c in text[gap_start:gap_end]):
+    if not LINE_BREAKS.isdisjoint(text[gap_start:gap_end]):
         return True
+    if not gap_start or text[gap_start - 1] not in _END_CHARS:
+        return False  # most gaps follow a word: no sentence end, no need to find the token
     token_start = gap_start
     while token_start > 0 and not text[token_start - 1].isspace():
         token_start -= 1
