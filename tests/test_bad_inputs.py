@@ -1038,6 +1038,16 @@ CASES = [
         "was: CPT trained 0 steps and was marked done; `cpt.epochs=0` still skips on purpose",
     ),
     Case(
+        "cfg-exposures-negative",
+        "override `it.exposures=-1`",
+        overrides("it.exposures=-1"),
+        ("must be > 0",),
+        None,
+        None,
+        "it.exposures",
+        "was: named `it.epochs`, the field it derives, not the one typed",
+    ),
+    Case(
         "doc-special-token",
         "`</s>` (the tokenizer's end-of-text token) inside a document",
         user_data(docs=[DOCS[0], doc(text=DOCS[1]["text"] + "</s> More.")]),

@@ -240,8 +240,8 @@ class RunConfig:
         cfg = self
         for name, (units, how) in self.exposure_units().items():
             stage = _stage_of(cfg, name)
-            if stage.exposures is None or units <= 0:
-                continue
+            if stage.exposures is None or stage.exposures <= 0 or units <= 0:
+                continue  # exposures <= 0: validate() names it
             epochs = stage.exposures / units
             raw = given
             for part in (*name.split("."), "epochs"):
@@ -338,12 +338,12 @@ class RunConfig:
         ]
         for name, stage in (("cpt", self.cpt), ("it", self.it), ("base.train", self.base.train)):
             checks += [
-                (f"{name}.epochs", stage.epochs >= 0, "must be >= 0"),
-                (
+                (  # first: a negative exposures makes negative epochs, named here
                     f"{name}.exposures",
                     stage.exposures is None or stage.exposures > 0,
                     "must be > 0 (or null: epochs as given)",
                 ),
+                (f"{name}.epochs", stage.epochs >= 0, "must be >= 0"),
                 (f"{name}.lr", stage.lr > 0, "must be > 0"),
                 (f"{name}.batch_size", stage.batch_size >= 1, "must be >= 1"),
                 (f"{name}.grad_accum", stage.grad_accum >= 1, "must be >= 1"),
