@@ -77,10 +77,10 @@ class LoadReport:
     Facts: `facts` spans were added, on `documents_with_facts` documents;
     `several_documents` answers were found in more than one document of their entity
     (several renderings or articles of one person) and became a fact in each.
-    `shared_spans` counts facts on the very span of a fact of another attribute (two
-    attributes with one value: birth city = employer city), `overlapping_spans` facts
-    overlapping another's span without being equal to it; `span_notes` lists the first
-    of both, for a reader to check.
+    `shared_spans` counts spans that carry facts of two or more attributes (one value
+    found for both: birth city = employer city, where the text may state it twice),
+    `overlapping_spans` pairs of different spans of one document that overlap ("Oslo" in
+    "Oslo, Norway"); `span_notes` lists the first of both, for a reader to check.
     """
 
     layout: str
