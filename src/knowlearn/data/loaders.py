@@ -696,11 +696,11 @@ def load_wiki2023(docs_path: PathLike, qa_paths: Mapping[str, PathLike]) -> Load
         attribute = get_field(obj, "attribute", str, file, line, required=False)
         return question, answer, (name.strip() or None) if name else None, attribute
 
-    exact: dict[str, list[int]] = {}
-    loose: dict[str, list[int]] = {}
+    exact: dict[str, list[int]] = {}  # title -> its documents
+    loose: dict[str, str] = {}  # title ignoring case and spaces -> the first such title
     for i, t in enumerate(titles):
         exact.setdefault(t, []).append(i)
-        loose.setdefault(_norm_name(t), []).append(i)
+        loose.setdefault(_norm_name(t), t)
     raw: list[_RawQA] = []
     missing: list[str] = []
     for split, path in qa_paths.items():
@@ -708,7 +708,7 @@ def load_wiki2023(docs_path: PathLike, qa_paths: Mapping[str, PathLike]) -> Load
         for n, (question, answer, name, attribute) in enumerate(rows):
             linked: list[int] | None = None
             if name is not None:
-                linked = exact.get(name) or loose.get(_norm_name(name), [])
+                linked = exact.get(name) or exact.get(loose.get(_norm_name(name), ""), [])
                 if not linked:
                     missing.append(name)
             attr = DEFAULT_ATTRIBUTE if attribute is None else attribute
