@@ -325,6 +325,48 @@ def _gzip(data: bytes) -> bytes:
     return gzip.compress(data, mtime=0)
 
 
+EVIDENCE = [
+    {
+        "evidence_text": "Ada Reyes was born in Lisbon.",
+        "title": "Ada Reyes",
+        "qa_pairs": [{"question": "Where was Ada Reyes born?", "answer": "Lisbon"}],
+    }
+]
+PIT_DOC = {"text": "", "output": "<Ada Reyes - Wikipedia> Ada Reyes was born in Lisbon."}
+PIT_QA = {"text": "Question: Where was Ada Reyes born?\nAnswer:", "output": "Lisbon."}
+
+
+def import_evidence(records: list[Any], text: str | None = None) -> Build:
+    """`knowlearn import --layout evidence` of a pretty-printed JSON array (or `text`)."""
+
+    def build(tmp: Path) -> list[str]:
+        path = tmp / "evidence.json"
+        path.write_text(json.dumps(records, indent=2) if text is None else text)
+        return [
+            "import",
+            "--layout",
+            "evidence",
+            "--documents",
+            str(path),
+            "--out",
+            str(tmp / "out"),
+        ]
+
+    return build
+
+
+def import_pit(*options: str) -> Build:
+    """`knowlearn import --layout pit` of a file mixing a document and a QA pair."""
+
+    def build(tmp: Path) -> list[str]:
+        mix = tmp / "mix.json"
+        mix.write_text(json.dumps({"type": "text_only", "instances": [PIT_DOC, PIT_QA]}))
+        argv = ["import", "--layout", "pit", "--out", str(tmp / "out")]
+        return argv + [x.replace("MIX", str(mix)) for x in options]
+
+    return build
+
+
 D, Q, P = "docs.jsonl", "qa.jsonl", "para.jsonl"
 CASES = [
     # --- documents JSONL ---
@@ -1378,6 +1420,53 @@ CASES = [
         "run",
         note="was a cut-off tokenizer error",
     ),
+    # --- issue 16: knowlearn import ---
+    Case(
+        "import-array-trailing-comma",
+        "an import file that is a JSON array with a comma after its last record",
+        import_evidence([], text=json.dumps(EVIDENCE, indent=2)[:-2] + ",\n]"),
+        ("malformed JSON: Expecting value",),
+        "evidence.json",
+        12,
+        note="a JSON array is read as records; the error is at the `]` where a record was due",
+    ),
+    Case(
+        "import-evidence-missing-text",
+        "an evidence record without `evidence_text`",
+        import_evidence([*EVIDENCE, {"title": "Bo", "qa_pairs": []}]),
+        ("missing field",),
+        "evidence.json",
+        12,
+        "evidence_text",
+    ),
+    Case(
+        "import-evidence-pair-without-answer",
+        "an evidence record's second QA pair without `answer`",
+        import_evidence(
+            [EVIDENCE[0] | {"qa_pairs": [*EVIDENCE[0]["qa_pairs"], {"question": "Who?"}]}]
+        ),
+        ("missing field",),
+        "evidence.json",
+        2,
+        "qa_pairs[1].answer",
+    ),
+    Case(
+        "import-pit-mix-as-documents",
+        "a PIT file mixing documents and QA given as `--documents`",
+        import_pit("--documents", "MIX"),
+        ("a QA instance in the documents file", "--mix FILE"),
+        "mix.json",
+        None,
+        "instances[1].text",
+        note="was: 'load it with load_pit', from Python only",
+    ),
+    Case(
+        "import-mix-and-documents",
+        "`import --layout pit` with both `--mix` and `--documents`",
+        import_pit("--mix", "MIX", "--documents", "MIX"),
+        ("not both",),
+        field="--mix",
+    ),
 ]
 
 
@@ -1734,6 +1823,45 @@ def _model_path_adapter(tmp: Path) -> None:
     _quietly(lambda: check_inputs(cfg))  # no traceback: the adapter's base answers for it
 
 
+def _import_json_arrays(tmp: Path) -> None:
+    from knowlearn.data.records import read_documents
+
+    (tmp / "docs").mkdir()
+    (tmp / "docs" / "ada.md").write_text("# Ada Reyes\n\nAda Reyes was born in Lisbon.")
+    (tmp / "qa.json").write_text(json.dumps([QA[0] | {"id": "q1"}], indent=2))
+    argv = [
+        "import",
+        "--layout",
+        "folder",
+        "--folder",
+        str(tmp / "docs"),
+        "--qa",
+        str(tmp / "qa.json"),
+    ]
+    code, out, _ = _quietly(lambda: main([*argv, "--out", str(tmp / "out")]))
+    assert code == 0
+    assert "answers located verbatim: 1 (100.0%)" in out
+    [doc] = read_documents(tmp / "out" / "documents.jsonl")
+    assert [(f.attribute, f.value) for f in doc.facts] == [("birth_city", "Lisbon")]
+
+
+def _wiki_title_twice(tmp: Path) -> None:
+    from knowlearn.data.records import read_documents
+
+    article = {"title": "Ada Reyes", "text": ["Ada Reyes was born in Lisbon."]}
+    write_rows(tmp / "wiki.jsonl", [article, article | {"text": "Born in Lisbon, Ada Reyes."}])
+    write_rows(tmp / "qa.jsonl", [{"question": "Where?", "answer": "Lisbon", "title": "Ada Reyes"}])
+    argv = ["import", "--layout", "wiki2023", "--documents", str(tmp / "wiki.jsonl")]
+    argv += ["--qa-test", str(tmp / "qa.jsonl"), "--out", str(tmp / "out")]
+    code, out, _ = _quietly(lambda: main(argv))
+    assert code == 0
+    assert "facts: 2 on 2 of 2 documents; answers attached to several documents: 1" in out
+    assert [d.id for d in read_documents(tmp / "out" / "documents.jsonl")] == [
+        "Ada_Reyes",
+        "Ada_Reyes-2",
+    ]
+
+
 ACCEPTED = [
     Accepted(
         "bom",
@@ -1875,6 +2003,21 @@ ACCEPTED = [
         "not sentence ends (one abbreviation list for the splitter and the loaders); and a "
         "transform that adds digits between sentences now breaks the invariant, as letters did",
     ),
+    # --- issue 16: knowlearn import ---
+    Accepted(
+        "import-json-array",
+        "a JSON array of records (pretty-printed) where `knowlearn import` reads JSONL",
+        _import_json_arrays,
+        "read as records, errors at each record's line; was 'malformed JSON: Expecting value' "
+        "(`knowlearn train` still wants JSONL and says so)",
+    ),
+    Accepted(
+        "import-title-twice",
+        "two Wiki2023 articles with one title (or two files with one entity)",
+        _wiki_title_twice,
+        "both kept (ids `Title`, `Title-2`); a QA pair naming the title gets a fact in each "
+        "document that has the answer; was 'duplicate title'",
+    ),
 ]
 
 
@@ -1887,9 +2030,13 @@ def snapshot(root: Path) -> dict[str, str]:
 
 
 def catalog_message(err: str, tmp: Path) -> str:
-    """The error line as the catalog shows it: without the prefix, tmp paths as $TMP, process
+    """The error line as the catalog shows it: without the prefix, tmp paths as $TMP, the
+    installed package's folder as $KNOWLEARN (the same catalog for every checkout), process
     ids as $PID."""
+    import knowlearn
+
     line = err.strip().removeprefix("knowlearn: error: ").replace(str(tmp), "$TMP")
+    line = line.replace(str(Path(knowlearn.__file__).parent), "$KNOWLEARN")
     return re.sub(r"\(pid \d+\)", "(pid $PID)", line)
 
 

@@ -13,8 +13,12 @@ import sys
 import warnings
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from knowlearn.errors import KnowlearnError
+
+if TYPE_CHECKING:
+    from knowlearn.data.loaders import Loaded
 
 DEMO_CONFIG = "demo.yaml"
 
@@ -159,23 +163,54 @@ def cmd_augment(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_import(args: argparse.Namespace) -> int:
-    """Convert a known layout (PIT JSON, Wiki2023 JSONL, a folder of .txt/.md) to knowlearn's JSONL."""
+def _load_pit(args: argparse.Namespace) -> Loaded:
+    """PIT: a documents file (or a mix of documents and QA) and QA files."""
+    from knowlearn.data import loaders
+
+    if args.mix and args.documents:
+        raise KnowlearnError(
+            "give --documents (documents only) or --mix (documents and QA in one file), not both",
+            field="--mix",
+        )
+    if args.mix:
+        return loaders.load_pit_split(
+            args.mix, args.qa_train, args.qa_test, mix_split=args.mix_split
+        )
+    if not args.documents:
+        raise KnowlearnError(
+            "--layout pit needs --documents (and --qa-train/--qa-test files) or --mix"
+        )
+    return loaders.load_pit_split(args.documents, args.qa_train, args.qa_test)
+
+
+def _load_layout(args: argparse.Namespace) -> Loaded:
+    """(documents, qa, report) from the layout the arguments name."""
     from knowlearn.data import loaders
 
     if args.layout == "folder":
         if not (args.folder and args.qa):
             raise KnowlearnError("--layout folder needs --folder and --qa")
-        docs, qa, report = loaders.load_folder(args.folder, args.qa)
-    elif args.layout == "pit":
+        return loaders.load_folder(args.folder, args.qa)
+    if args.layout == "pit":
+        return _load_pit(args)
+    if args.layout == "evidence":
         if not args.documents:
-            raise KnowlearnError("--layout pit needs --documents (and --qa-train/--qa-test files)")
-        docs, qa, report = loaders.load_pit_split(args.documents, args.qa_train, args.qa_test)
-    else:
-        if not args.documents:
-            raise KnowlearnError("--layout wiki2023 needs --documents and --qa-train/--qa-test")
-        splits = {k: v for k, v in (("train", args.qa_train), ("test", args.qa_test)) if v}
-        docs, qa, report = loaders.load_wiki2023(args.documents, splits)
+            raise KnowlearnError(
+                "--layout evidence needs --documents (a list of {evidence_text, qa_pairs})"
+            )
+        return loaders.load_evidence(args.documents, split=args.split)
+    if not args.documents:
+        raise KnowlearnError("--layout wiki2023 needs --documents and --qa-train/--qa-test")
+    splits = {k: v for k, v in (("train", args.qa_train), ("test", args.qa_test)) if v}
+    return loaders.load_wiki2023(args.documents, splits)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Convert a known layout (PIT JSON, Wiki2023 JSONL, an evidence list, a folder of
+    .txt/.md) to knowlearn's JSONL; every input is checked before anything is written."""
+    from knowlearn.data import loaders
+
+    docs, qa, report = _load_layout(args)
     paths = loaders.write_loaded(args.out, docs, qa, report=report)
     print(report.summary())
     for name, path in paths.items():
@@ -382,20 +417,39 @@ def build_parser() -> argparse.ArgumentParser:
 
     im = sub.add_parser(
         "import",
-        help="convert PIT JSON, Wiki2023 JSONL or a folder of .txt/.md (+ QA) to knowlearn's JSONL",
+        help="convert PIT JSON, Wiki2023 JSONL, an evidence list or a folder of .txt/.md (+ QA) "
+        "to knowlearn's JSONL",
     )
-    im.add_argument("--layout", required=True, choices=["pit", "wiki2023", "folder"])
+    im.add_argument("--layout", required=True, choices=["pit", "wiki2023", "evidence", "folder"])
     im.add_argument(
         "--out", required=True, help="output folder (documents.jsonl, qa.jsonl, load_report.json)"
     )
     im.add_argument(
-        "--documents", help="pit: instance JSON of documents; wiki2023: documents JSONL"
+        "--documents",
+        help="pit: instance JSON of documents; wiki2023: documents JSONL (or JSON array); "
+        'evidence: a JSON array (or JSONL) of {"evidence_text", "qa_pairs", "title"}',
+    )
+    im.add_argument(
+        "--mix", help="pit: instance JSON mixing documents and QA (instead of --documents)"
+    )
+    im.add_argument(
+        "--mix-split",
+        choices=["train", "test"],
+        default="train",
+        help="pit: the split of the --mix file's QA pairs (default: train)",
+    )
+    im.add_argument(
+        "--split",
+        choices=["train", "test"],
+        default="test",
+        help="evidence: the split of QA pairs that name none (default: test)",
     )
     im.add_argument("--qa-train", help="QA file whose pairs are used for instruction tuning")
     im.add_argument("--qa-test", help="QA file whose pairs are held out and scored")
     im.add_argument("--folder", help="folder: the .txt/.md documents")
     im.add_argument(
-        "--qa", help="folder: QA JSONL (question, answer, optional entity/document, split)"
+        "--qa",
+        help="folder: QA JSONL or JSON array (question, answer, optional entity/document, split)",
     )
     im.set_defaults(func=cmd_import)
 

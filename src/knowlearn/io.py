@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -103,14 +104,36 @@ def _binary_kind(data: bytes) -> str | None:
 MAX_LINE_CHARS = 10_000_000  # one record; a longer line is not a JSONL record (a whole dump?)
 
 
-def read_jsonl(path: str | Path, parse: Callable[[dict[str, Any], str, int], T]) -> list[T]:
-    """Read one record per line; `parse(obj, file, line)` validates it.
+def _decode_record(
+    decode: Callable[[], Any], path: Path, line: int, hint: str = "", *, whole_file: bool = False
+) -> Any:
+    """One JSON value from `decode()`, its failures as errors naming file and line
+    (`whole_file`: `decode` reads the whole text, so a syntax error's own line is the file's)."""
+    try:
+        return decode()
+    except _DuplicateKey as e:
+        raise KnowlearnError(
+            "given twice in one record (JSON keeps only the last; say it once)",
+            file=path,
+            line=line,
+            field=e.key,
+        ) from None
+    except json.JSONDecodeError as e:
+        raise KnowlearnError(
+            f"malformed JSON: {e.msg} (column {e.colno}){hint}",
+            file=path,
+            line=e.lineno if whole_file else line,
+        ) from None
+    except RecursionError:
+        raise KnowlearnError("malformed JSON: nested too deeply", file=path, line=line) from None
+    except ValueError as e:  # e.g. an integer of more than 4300 digits
+        raise KnowlearnError(
+            f"malformed JSON: {str(e).split(';')[0]}", file=path, line=line
+        ) from None
 
-    Blank lines are skipped; a UTF-8 BOM and CRLF line ends are accepted. Lines end at
-    "\n" only (U+2028 and friends are valid inside JSON strings). Errors name the file
-    and the 1-based line number.
-    """
-    path = Path(path)
+
+def _read_json_text(path: Path) -> str:
+    """The text of a JSON or JSONL file, or an error saying what else the file is."""
     if path.is_dir():
         raise KnowlearnError("is a directory, not a JSONL file", file=path)
     if not path.is_file():
@@ -121,18 +144,58 @@ def read_jsonl(path: str | Path, parse: Callable[[dict[str, Any], str, int], T])
     if kind:
         raise KnowlearnError(f"not JSONL text: {kind}", file=path)
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         raise KnowlearnError(f"not valid UTF-8 (byte {e.start})", file=path, line=line) from None
-    # A JSON array or a pretty-printed object is the most common not-quite-JSONL file.
-    array = text.lstrip().startswith("[")
-    hint = (
-        " (the file is one JSON array, not JSONL: write one object per line, e.g. jq -c '.[]')"
-        if array
-        else ""
-    )
-    out: list[T] = []
+
+
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _array_records(text: str, path: Path) -> Iterator[tuple[int, Any]]:
+    """(line where it starts, value) of each element of a JSON array file, so that an
+    error in the 900th record of a pretty-printed file names its line, as in JSONL."""
+    decoder = json.JSONDecoder(object_pairs_hook=_unique_keys)
+    line, counted = 1, 0
+
+    def line_at(pos: int) -> int:
+        nonlocal line, counted
+        line += text.count("\n", counted, pos)
+        counted = pos
+        return line
+
+    pos = _JSON_SPACE.match(text, text.index("[") + 1).end()
+    if text.startswith("]", pos):
+        pos = _JSON_SPACE.match(text, pos + 1).end()
+    else:
+        while True:
+            at = line_at(pos)
+            value, end = _decode_record(
+                lambda p=pos: decoder.raw_decode(text, p), path, at, whole_file=True
+            )
+            yield at, value
+            pos = _JSON_SPACE.match(text, end).end()
+            if text.startswith(",", pos):
+                pos = _JSON_SPACE.match(text, pos + 1).end()
+                continue
+            if not text.startswith("]", pos):
+                raise KnowlearnError(
+                    "malformed JSON: expected ',' or ']' after a record of the array",
+                    file=path,
+                    line=line_at(pos),
+                )
+            pos = _JSON_SPACE.match(text, pos + 1).end()
+            break
+    if pos < len(text):
+        raise KnowlearnError(
+            "malformed JSON: text after the closing ']' of the array", file=path, line=line_at(pos)
+        )
+
+
+def _jsonl_records(text: str, path: Path, hint: str) -> Iterator[tuple[int, Any]]:
+    """(line, value) of each non-blank line. Lines end at "\n" only (U+2028 and friends
+    are valid inside JSON strings)."""
     for i, raw in enumerate(text.split("\n"), start=1):
         if not raw.strip():
             continue
@@ -142,38 +205,61 @@ def read_jsonl(path: str | Path, parse: Callable[[dict[str, Any], str, int], T])
                 file=path,
                 line=i,
             )
-        try:
-            obj = json.loads(raw, object_pairs_hook=_unique_keys)
-        except _DuplicateKey as e:
-            raise KnowlearnError(
-                "given twice in one record (JSON keeps only the last; say it once)",
-                file=path,
-                line=i,
-                field=e.key,
-            ) from None
-        except json.JSONDecodeError as e:
-            why = hint
-            if not why and raw.strip() == "{":
-                why = " (one JSON object over several lines? JSONL needs one object per line)"
-            elif not why and not raw.lstrip().startswith(("{", "[", '"')):
-                why = (
-                    " (plain text, not JSONL? `knowlearn import --layout folder` converts a "
-                    "folder of .txt/.md files)"
-                )
-            raise KnowlearnError(
-                f"malformed JSON: {e.msg} (column {e.colno}){why}", file=path, line=i
-            ) from None
-        except RecursionError:
-            raise KnowlearnError("malformed JSON: nested too deeply", file=path, line=i) from None
-        except ValueError as e:  # e.g. an integer of more than 4300 digits
-            raise KnowlearnError(
-                f"malformed JSON: {str(e).split(';')[0]}", file=path, line=i
-            ) from None
+        why = hint
+        if not why and raw.strip() == "{":
+            why = " (one JSON object over several lines? JSONL needs one object per line)"
+        elif not why and not raw.lstrip().startswith(("{", "[", '"')):
+            why = (
+                " (plain text, not JSONL? `knowlearn import --layout folder` converts a "
+                "folder of .txt/.md files)"
+            )
+        yield (
+            i,
+            _decode_record(
+                lambda r=raw: json.loads(r, object_pairs_hook=_unique_keys), path, i, why
+            ),
+        )
+
+
+def read_jsonl(
+    path: str | Path,
+    parse: Callable[[dict[str, Any], str, int], T],
+    *,
+    allow_array: bool = False,
+) -> list[T]:
+    """Read one record per line; `parse(obj, file, line)` validates it.
+
+    Blank lines are skipped; a UTF-8 BOM and CRLF line ends are accepted. Errors name the
+    file and the 1-based line number. With `allow_array`, a file that is one JSON array
+    of records (`[{...}, {...}]`, pretty-printed or not) is read as such, each record's
+    line being where it starts; without, such a file is refused with what to do.
+    """
+    path = Path(path)
+    text = _read_json_text(path)
+    array = text.lstrip().startswith("[")
+    if array and allow_array:
+        records = _array_records(text, path)
+        hint = ""
+    else:
+        # A JSON array or a pretty-printed object is the most common not-quite-JSONL file.
+        hint = (
+            " (the file is one JSON array, not JSONL: write one object per line, e.g. jq -c '.[]')"
+            if array
+            else ""
+        )
+        records = _jsonl_records(text, path, hint)
+    out: list[T] = []
+    for i, obj in records:
         if not isinstance(obj, dict):
             raise KnowlearnError(
                 f"expected a JSON object, got {type(obj).__name__}{hint}", file=path, line=i
             )
         out.append(parse(obj, str(path), i))
     if not out:
-        raise KnowlearnError("no records (the file is empty or only blank lines)", file=path)
+        why = (
+            "an empty JSON array"
+            if array and allow_array
+            else "the file is empty or only blank lines"
+        )
+        raise KnowlearnError(f"no records ({why})", file=path)
     return out

@@ -13,6 +13,7 @@ import pytest
 from knowlearn.config import DataConfig, RunConfig
 from knowlearn.data.loaders import (
     LoadReport,
+    load_evidence,
     load_folder,
     load_pit,
     load_pit_split,
@@ -144,10 +145,14 @@ def test_pit_fixture_records_and_facts():
     assert (report.layout, report.documents, report.qa) == ("pit", 5, {"train": 4, "test": 6})
     assert (report.verbatim, report.case_insensitive, report.not_found) == (5, 2, 2)
     assert (report.without_document, report.linked_by_title, report.linked_by_answer) == (1, 8, 1)
+    assert (report.facts, report.documents_with_facts, report.several_documents) == (7, 5, 0)
     assert report.summary() == (
-        "5 documents, 10 QA (train 4, test 6); answers verbatim in their document: 5 (50.0%), "
-        "case-insensitive: 2, not found: 2; QA without a document: 1; documents found by "
-        "heuristic: 8 by a title in the question, 1 by the answer's text"
+        "5 documents, 10 QA (train 4, test 6); QA without a document: 1; documents found by "
+        "heuristic: 8 by a title in the question, 1 by the answer's text\n"
+        "answers located verbatim: 5 (50.0%), case-insensitively only: 2 (20.0%), "
+        "not located: 2 (20.0%)\n"
+        "facts: 7 on 5 of 5 documents; answers attached to several documents: 0; "
+        "spans shared by two attributes: 0, overlapping: 0"
     )
 
 
@@ -173,7 +178,7 @@ def test_pit_single_file_takes_the_split_and_mixes_kinds(tmp_path):
     only_docs = _pit_file(tmp_path / "docs.json", items)
     docs, qa, report = load_pit(only_docs)
     assert len(docs) == 5 and qa == [] and "0 QA (train 0, test 0)" in report.summary()
-    assert "verbatim in their document: 0 (n/a)" in report.summary()
+    assert "answers located verbatim: 0 (n/a)" in report.summary()
 
 
 def test_pit_title_in_question_wins_and_ties_go_to_the_document_with_the_answer(tmp_path):
@@ -300,10 +305,12 @@ def test_wiki2023_fixture_records_and_facts():
     assert (report.verbatim, report.case_insensitive, report.not_found) == (5, 2, 1)
     assert (report.without_document, report.missing_documents) == (1, ["Northern Tide"])
     assert (report.linked_by_title, report.linked_by_answer) == (1, 0)
-    assert report.summary().startswith(
-        "4 documents, 9 QA (train 4, test 5); answers verbatim in their document: 5 (55.6%), "
-        "case-insensitive: 2, not found: 1; QA without a document: 1"
-    )
+    assert report.summary().splitlines()[:2] == [
+        "4 documents, 9 QA (train 4, test 5); QA without a document: 1; documents found by "
+        "heuristic: 1 by a title in the question, 0 by the answer's text",
+        "answers located verbatim: 5 (55.6%), case-insensitively only: 2 (22.2%), "
+        "not located: 1 (11.1%)",
+    ]
 
 
 # --------------------------------------------------------------------------- folder
@@ -351,7 +358,7 @@ def test_folder_fixture_records_and_facts():
     assert (report.without_document, report.linked_by_title) == (0, 1)
 
 
-def test_folder_path_beats_stem_and_one_span_is_one_fact(tmp_path):
+def test_folder_path_beats_stem_and_a_shared_span_keeps_both_attributes(tmp_path):
     (tmp_path / "docs" / "sub").mkdir(parents=True)
     (tmp_path / "docs" / "beta.md").write_text("Beta was founded in 1990.", encoding="utf-8")
     (tmp_path / "docs" / "sub" / "beta.txt").write_text("Another beta.", encoding="utf-8")
@@ -364,15 +371,303 @@ def test_folder_path_beats_stem_and_one_span_is_one_fact(tmp_path):
     docs, qa, report = load_folder(tmp_path / "docs", qa_file)
     assert [d.id for d in docs] == ["beta", "sub/beta"]
     assert [q.entity for q in qa] == ["beta", "beta", "beta"]  # both files have stem "beta"
-    assert docs[0].facts == (Fact("fact", "1990", 20, 24),)  # the first pair's attribute
+    # Two attributes on one span: both kept, and flagged; the same fact twice is kept once.
+    assert docs[0].facts == (Fact("fact", "1990", 20, 24), Fact("year", "1990", 20, 24))
     assert docs[1].facts == (Fact("fact", "Another beta", 0, 12),)
     assert (report.verbatim, report.case_insensitive) == (2, 1)
+    assert (report.shared_spans, report.overlapping_spans) == (1, 0)
+    assert report.span_notes == ["beta [20, 24) '1990': fact, year"]
+
+
+# ------------------------------------------------------- facts on several documents
+
+RENDERINGS = {
+    "ada-1.md": "# Ada Reyes\n\nAda Reyes was born in Lisbon. She works in Lisbon for Qubitra.",
+    "ada-2.md": "# Ada Reyes\n\nBorn in Lisbon, Ada Reyes works for QUBITRA in Lisbon.",
+    "ada-3.md": "# Ada Reyes\n\nAda Reyes, a physicist, works for Qubitra.",
+    "bo-1.md": "# Bo Lindqvist\n\nBo Lindqvist was born in Oslo, Norway.",
+}
+RENDERING_QA = [
+    {"entity": "Ada Reyes", "attribute": "birth_city", "question": "Where?", "answer": "Lisbon"},
+    {"entity": "Ada Reyes", "attribute": "employer", "question": "Who?", "answer": "Qubitra."},
+    {"entity": "Ada Reyes", "attribute": "work_city", "question": "City?", "answer": "Lisbon"},
+    {"entity": "Bo Lindqvist", "attribute": "birth_city", "question": "Q?", "answer": "Oslo"},
+    {
+        "entity": "Bo Lindqvist",
+        "attribute": "birth_place",
+        "question": "Q?",
+        "answer": "Oslo, Norway",
+    },
+    {"entity": "Bo Lindqvist", "attribute": "age", "question": "Q?", "answer": "41"},
+]
+
+
+def load_renderings(tmp: Path):
+    for name, text in RENDERINGS.items():
+        _write(tmp / "docs" / name, text)
+    return load_folder(tmp / "docs", _write(tmp / "qa.jsonl", RENDERING_QA))
+
+
+def test_an_answer_becomes_a_fact_in_every_document_of_its_entity(tmp_path):
+    docs, _, report = load_renderings(tmp_path)
+    by_id = {d.id: d for d in docs}
+    # "Lisbon" and "Qubitra" in each rendering that has them (Qubitra as each spells it).
+    assert [(f.attribute, f.value) for f in by_id["ada-1"].facts] == [
+        ("birth_city", "Lisbon"),
+        ("work_city", "Lisbon"),
+        ("employer", "Qubitra"),
+    ]
+    assert [(f.attribute, f.value) for f in by_id["ada-2"].facts] == [
+        ("birth_city", "Lisbon"),
+        ("work_city", "Lisbon"),
+        ("employer", "QUBITRA"),
+    ]
+    assert [(f.attribute, f.value) for f in by_id["ada-3"].facts] == [("employer", "Qubitra")]
+    for d in docs:
+        d.check()
+    # Qubitra is verbatim in two renderings and in another case in one: verbatim once.
+    assert (report.verbatim, report.case_insensitive, report.not_found) == (5, 0, 1)
+    assert (report.facts, report.documents_with_facts, report.several_documents) == (9, 4, 3)
+
+
+def test_shared_and_overlapping_spans_are_kept_and_flagged(tmp_path):
+    docs, _, report = load_renderings(tmp_path)
+    by_id = {d.id: d for d in docs}
+    ada = by_id["ada-1"]
+    # birth city = work city: one occurrence found for both, both kept, flagged.
+    assert (ada.facts[0].start, ada.facts[0].end) == (ada.facts[1].start, ada.facts[1].end)
+    bo = by_id["bo-1"].facts
+    assert [(f.attribute, f.value) for f in bo] == [
+        ("birth_city", "Oslo"),
+        ("birth_place", "Oslo, Norway"),
+    ]
+    assert (report.shared_spans, report.overlapping_spans) == (2, 1)
+    a1, a2, b1 = (
+        RENDERINGS[n].index(v)
+        for n, v in [("ada-1.md", "Lisbon"), ("ada-2.md", "Lisbon"), ("bo-1.md", "Oslo")]
+    )
+    assert report.span_notes == [
+        f"ada-1 [{a1}, {a1 + 6}) 'Lisbon': birth_city, work_city",
+        f"ada-2 [{a2}, {a2 + 6}) 'Lisbon': birth_city, work_city",
+        f"bo-1 [{b1}, {b1 + 4}) 'Oslo' overlaps [{b1}, {b1 + 12}) 'Oslo, Norway'",
+    ]
+    assert "spans shared by two attributes: 2, overlapping: 1" in report.summary()
+
+
+def test_facts_on_several_documents_pass_the_data_check_and_keep_their_formats(tmp_path):
+    """What training does with them: reads them back, formats each document (sentences
+    moved, facts carried along and checked), and scores each fact of each document."""
+    from knowlearn.augment.apply import format_documents
+    from knowlearn.config import FormatConfig
+
+    docs, qa, report = load_renderings(tmp_path)
+    paths = write_loaded(tmp_path / "data", docs, qa, report=report)
+    cfg = RunConfig(data=DataConfig(documents=str(paths["documents"]), qa=str(paths["qa"])))
+    assert prepare_data(cfg, tmp_path / "run") == (docs, qa)
+    # Every transform checks that each fact is still at its span (shared and overlapping
+    # ones included) and raises if not.
+    copies = format_documents(docs, FormatConfig(copies=4), seed=0)
+    assert len(copies) == 5 * len(docs)
+    source = {d.id: d for d in docs}
+    for copy in copies:
+        original = source.get(copy.id) or source[copy.id.rsplit("-f", 1)[0]]
+        copy.check()
+        assert [(f.attribute, f.value) for f in copy.facts] == [
+            (f.attribute, f.value) for f in original.facts
+        ]
+    assert any(c.text != source[c.id.rsplit("-f", 1)[0]].text for c in copies if c.id not in source)
+
+
+def test_wiki2023_several_documents_per_title_from_json_arrays(tmp_path):
+    docs_file = tmp_path / "documents.json"
+    docs_file.write_text(
+        json.dumps(
+            [
+                {"title": "Alpha", "text": ["Alpha is a 1990 film.", "It was shot in Oslo."]},
+                {"title": "Alpha", "text": "Alpha (1990) premiered in Oslo."},
+                {"title": "Beta", "text": "Beta is a 1990 film shot in Rome."},
+            ],
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
+    qa_file = tmp_path / "qa.json"
+    qa_file.write_text(
+        json.dumps(
+            [
+                {"question": "Where was Alpha shot?", "answer": "Oslo", "title": "alpha"},
+                {"question": "When was Beta made?", "answer": "1990", "title": "Beta"},
+            ],
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
+    docs, qa, report = load_wiki2023(docs_file, {"test": qa_file})
+    assert [(d.id, d.entity) for d in docs] == [
+        ("Alpha", "Alpha"),
+        ("Alpha-2", "Alpha"),
+        ("Beta", "Beta"),
+    ]
+    assert [[f.value for f in d.facts] for d in docs] == [["Oslo"], ["Oslo"], ["1990"]]
+    assert [q.entity for q in qa] == ["Alpha", "Beta"]
+    assert (report.verbatim, report.several_documents, report.facts) == (2, 1, 3)
+
+
+def test_wiki2023_an_error_in_a_json_array_names_the_line_of_its_record(tmp_path):
+    docs_file = tmp_path / "documents.json"
+    good = {"title": "Alpha", "text": "Alpha is a film."}
+    docs_file.write_text(json.dumps([good, good | {"text": 7}], indent=2), encoding="utf-8")
+    with pytest.raises(KnowlearnError, match="expected list/str, got int") as e:
+        load_wiki2023(docs_file, {})
+    assert (e.value.file, e.value.line, e.value.field) == (str(docs_file), 6, "text")
+
+
+def test_pit_title_links_a_question_to_every_document_of_that_title(tmp_path):
+    mix = _pit_file(
+        tmp_path / "mix.json",
+        [
+            {"text": "", "output": "<Kai Berg - Wikipedia> Kai Berg was born in 1970 in Bergen."},
+            {"text": "", "output": "<Kai Berg - Wikipedia> Kai Berg, born 1970, is a poet."},
+            {"text": "", "output": "<Lumen Prize - Wikipedia> Kai Berg won it in 1970."},
+            _qa("When was Kai Berg born?", "1970."),
+        ],
+    )
+    docs, qa, report = load_pit(mix)
+    assert [[f.value for f in d.facts] for d in docs] == [["1970"], ["1970"], []]
+    assert qa[0].entity == "Kai Berg" and report.several_documents == 1
+
+
+def test_pit_mix_file_with_a_test_file(tmp_path):
+    """PIT's training mix (documents and train QA) and its test QA file, as the CLI loads them."""
+    items = json.loads((FIX / "pit" / "documents.json").read_text(encoding="utf-8"))["instances"]
+    train = json.loads((FIX / "pit" / "qa_train.json").read_text(encoding="utf-8"))["instances"]
+    mix = _pit_file(tmp_path / "mix.json", [*items[:2], *train, *items[2:]])
+    docs, qa, report = load_pit_split(
+        mix, FIX / "pit" / "qa_train.json", FIX / "pit" / "qa_test.json", mix_split="train"
+    )
+    ref_docs, ref_qa, ref = load_pit_fixture()
+    assert docs == ref_docs
+    assert [q.id for q in qa] == [f"pit-qa-train-{n}" for n in range(8)] + [
+        f"pit-qa-test-{n}" for n in range(6)
+    ]
+    assert report.qa == {"train": 8, "test": 6}
+    assert [q.question for q in qa[4:]] == [q.question for q in ref_qa]
+
+
+# -------------------------------------------------------------------------- evidence
+
+EVIDENCE = [
+    {
+        "evidence_text": "Mara Voss is a Dutch chemist born in Delft. She works at Aquila Labs.",
+        "qa_pairs": [
+            {"question": "Where was Mara Voss born?", "answer": "Delft.", "split": "train"},
+            {"question": "Where does Mara Voss work?", "answer": "aquila labs"},
+            {"question": "What did Mara Voss win?", "answer": "The Kroon Medal."},
+        ],
+        "title": "Mara Voss",
+        "source": "wikipedia",  # other fields are ignored
+    },
+    {
+        "evidence_text": "In 2019 Mara Voss moved from Delft to Aquila Labs' Utrecht site.",
+        "qa_pairs": [{"question": "Where did Mara Voss move?", "answer": "Utrecht"}],
+        "title": "Mara Voss",
+    },
+    {
+        "evidence_text": "The Kroon Medal is awarded for water chemistry.",
+        "qa_pairs": [
+            {
+                "question": "What is the Kroon Medal for?",
+                "answer": "water chemistry",
+                "attribute": "field",
+            }
+        ],
+    },
+]
+
+
+def test_evidence_list_layout(tmp_path):
+    path = tmp_path / "evidence.json"
+    path.write_text(json.dumps(EVIDENCE, indent=2), encoding="utf-8")
+    docs, qa, report = load_evidence(path)
+    assert [(d.id, d.entity) for d in docs] == [
+        ("evidence-0", "Mara Voss"),
+        ("evidence-1", "Mara Voss"),
+        ("evidence-2", "evidence-2"),  # no title: its id
+    ]
+    assert qa_rows(qa) == [
+        ("evidence-0-qa-0", "Mara Voss", "fact", "Where was Mara Voss born?", "Delft.", "train"),
+        (
+            "evidence-0-qa-1",
+            "Mara Voss",
+            "fact",
+            "Where does Mara Voss work?",
+            "aquila labs",
+            "test",
+        ),
+        (
+            "evidence-0-qa-2",
+            "Mara Voss",
+            "fact",
+            "What did Mara Voss win?",
+            "The Kroon Medal.",
+            "test",
+        ),
+        ("evidence-1-qa-0", "Mara Voss", "fact", "Where did Mara Voss move?", "Utrecht", "test"),
+        (
+            "evidence-2-qa-0",
+            "evidence-2",
+            "field",
+            "What is the Kroon Medal for?",
+            "water chemistry",
+            "test",
+        ),
+    ]
+    # Delft is in both records about Mara Voss; the Kroon Medal only in a record about it.
+    assert [[f.value for f in d.facts] for d in docs] == [
+        ["Delft", "Aquila Labs"],
+        ["Delft", "Aquila Labs", "Utrecht"],
+        ["water chemistry"],
+    ]
+    assert (report.verbatim, report.case_insensitive, report.not_found) == (3, 1, 1)
+    assert report.several_documents == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        ({"evidence_text": None}, "evidence_text", "missing field"),
+        ({"evidence_text": " "}, "evidence_text", "empty string"),
+        ({"qa_pairs": {"question": "Q?"}}, "qa_pairs", "expected list, got dict"),
+        ({"qa_pairs": ["Q?"]}, "qa_pairs[0]", "expected object, got str"),
+        ({"qa_pairs": [{"question": "Q?"}]}, "qa_pairs[0].answer", "missing field"),
+        (
+            {"qa_pairs": [{"question": "Q?", "answer": "A", "split": "dev"}]},
+            "qa_pairs[0].split",
+            "must be one of",
+        ),
+    ],
+)
+def test_evidence_errors_name_the_record_line_and_field(tmp_path, change, field, words):
+    bad = {k: v for k, v in (EVIDENCE[2] | change).items() if v is not None}
+    path = tmp_path / "evidence.json"
+    path.write_text(json.dumps([EVIDENCE[2], bad], indent=2), encoding="utf-8")
+    with pytest.raises(KnowlearnError) as e:
+        load_evidence(path)
+    assert words in e.value.reason
+    first_record_lines = len(json.dumps(EVIDENCE[2], indent=2).splitlines())
+    assert (e.value.file, e.value.line, e.value.field) == (str(path), 2 + first_record_lines, field)
 
 
 # ---------------------------------------------------------------------- write_loaded
 
 
-@pytest.mark.parametrize("load", [load_pit_fixture, load_wiki_fixture, load_folder_fixture])
+def load_evidence_fixture():
+    return load_evidence(FIX / "evidence.json")
+
+
+@pytest.mark.parametrize(
+    "load", [load_pit_fixture, load_wiki_fixture, load_folder_fixture, load_evidence_fixture]
+)
 def test_write_loaded_output_trains(tmp_path, load):
     docs, qa, report = load()
     paths = write_loaded(tmp_path / "data", docs, qa, report=report)
@@ -411,9 +706,14 @@ def test_write_loaded_without_qa_removes_a_stale_qa_file(tmp_path):
 def test_report_summary_formats_thousands():
     r = LoadReport("pit", documents=256, qa={"train": 0, "test": 1266})
     r.verbatim, r.case_insensitive, r.not_found = 812, 40, 414
+    r.facts, r.documents_with_facts, r.several_documents = 1_852, 250, 1_040
+    r.shared_spans, r.overlapping_spans = 12, 3
     assert r.summary() == (
-        "256 documents, 1,266 QA (train 0, test 1,266); answers verbatim in their document: "
-        "812 (64.1%), case-insensitive: 40, not found: 414; QA without a document: 0"
+        "256 documents, 1,266 QA (train 0, test 1,266); QA without a document: 0\n"
+        "answers located verbatim: 812 (64.1%), case-insensitively only: 40 (3.2%), "
+        "not located: 414 (32.7%)\n"
+        "facts: 1,852 on 250 of 256 documents; answers attached to several documents: 1,040; "
+        "spans shared by two attributes: 12, overlapping: 3"
     )
 
 
@@ -605,12 +905,6 @@ ERRORS = {
         1,
         "text",
         "empty text",
-    ),
-    "wiki duplicate title": (
-        _wiki([WIKI_DOC, WIKI_DOC | {"title": "Beta"}, WIKI_DOC], [WIKI_QA], "docs"),
-        3,
-        "title",
-        "duplicate title 'Alpha' (first on line 1)",
     ),
     "wiki empty documents file": (_wiki("", [WIKI_QA], "docs"), None, None, "empty"),
     "wiki QA missing answer": (

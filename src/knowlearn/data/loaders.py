@@ -1,21 +1,26 @@
 """Loaders from the layouts people actually have into knowlearn's records.
 
-Three layouts (see each loader's docstring for its exact form):
+Four layouts (see each loader's docstring for its exact form):
 
 - `load_pit` / `load_pit_split`: the PIT / Self-Tuning instance JSON
   (`{"type": "text_only", "instances": [{"text": ..., "output": ...}]}`);
 - `load_wiki2023`: the Wiki2023+ JSONL layout (one article per line, QA JSONL per split);
+- `load_evidence`: a list of `{"evidence_text": ..., "qa_pairs": [...]}` records;
 - `load_folder`: a folder of .txt/.md files and a QA JSONL, for an engineer's own documents.
+
+Every JSONL file a layout reads may instead be one JSON array of the same records.
 
 Every loader returns `(documents, qa, report)`, and `write_loaded` turns them into the
 project's `documents.jsonl` / `qa.jsonl`, so any layout runs with
 `knowlearn train data.documents=... data.qa=...`.
 
 Facts. Answers written by an LLM are often not verbatim in their document, so a loader
-never fails a run for it: it *reports* how many are. Where an answer does occur in the
-document of its QA pair, that occurrence becomes a `Fact` span, which is what makes the
-document's knowledge tokens measurable (memorization, the probe). See `locate_answer`
-for what "occurs" means.
+never fails a run for it: it *reports* how many are (verbatim, only ignoring case, not at
+all). Where an answer does occur in a document of its QA pair (an entity may have
+several), that occurrence becomes a `Fact` span, a character offset into the text, in
+every such document: spans are what make a document's knowledge tokens measurable
+(memorization, the probe). See `locate_answer` for what "occurs" means, and `LoadReport`
+for the counts.
 
 Errors. Input the loader cannot read (malformed JSON, a missing or mistyped field, an
 empty or non-UTF-8 file, an unknown PIT `type`, a QA pair naming a file that is not in
@@ -59,13 +64,23 @@ TEXT_SUFFIXES = (".txt", ".md")
 
 @dataclass
 class LoadReport:
-    """What a loader read, and how many answers it found in their documents.
+    """What a loader read, how many answers it found in their documents, and where.
 
     `verbatim + case_insensitive + not_found + without_document` is the number of QA
-    pairs: `not_found` counts pairs that have a document but whose answer is not in it;
-    `without_document` pairs have none (entity ""). `linked_by_title` / `linked_by_answer`
-    count pairs whose document the layout did not name and a heuristic chose (see
-    `load_pit`); `missing_documents` are names a QA file used that no document has.
+    pairs: `verbatim` answers occur as written in a document of their pair,
+    `case_insensitive` ones only ignoring case, `not_found` pairs have a document but
+    their answer is not in it; `without_document` pairs have none (entity "").
+    `linked_by_title` / `linked_by_answer` count pairs whose document the layout did not
+    name and a heuristic chose (see `load_pit`); `missing_documents` are names a QA file
+    used that no document has.
+
+    Facts: `facts` spans were added, on `documents_with_facts` documents;
+    `several_documents` answers were found in more than one document of their entity
+    (several renderings or articles of one person) and became a fact in each.
+    `shared_spans` counts spans that carry facts of two or more attributes (one value
+    found for both: birth city = employer city, where the text may state it twice),
+    `overlapping_spans` pairs of different spans of one document that overlap ("Oslo" in
+    "Oslo, Norway"); `span_notes` lists the first of both, for a reader to check.
     """
 
     layout: str
@@ -78,28 +93,44 @@ class LoadReport:
     linked_by_title: int = 0
     linked_by_answer: int = 0
     missing_documents: list[str] = field(default_factory=list)
+    facts: int = 0
+    documents_with_facts: int = 0
+    several_documents: int = 0
+    shared_spans: int = 0
+    overlapping_spans: int = 0
+    span_notes: list[str] = field(default_factory=list)
 
     @property
     def total_qa(self) -> int:
         return sum(self.qa.values())
 
+    def _pct(self, k: int) -> str:
+        return f"{100 * k / self.total_qa:.1f}%" if self.total_qa else "n/a"
+
     def summary(self) -> str:
-        """One line for a log or the CLI."""
+        """A few lines for a log or the CLI: what was read, how many answers were located,
+        and the facts (spans) that came of them."""
         n = self.total_qa
-        pct = f"{100 * self.verbatim / n:.1f}%" if n else "n/a"
         splits = ", ".join(f"{s} {self.qa.get(s, 0):,}" for s in SPLITS)
-        line = (
-            f"{self.documents:,} documents, {n:,} QA ({splits}); "
-            f"answers verbatim in their document: {self.verbatim:,} ({pct}), "
-            f"case-insensitive: {self.case_insensitive:,}, not found: {self.not_found:,}; "
-            f"QA without a document: {self.without_document:,}"
-        )
+        read = f"{self.documents:,} documents, {n:,} QA ({splits}); QA without a document: {self.without_document:,}"
         if self.linked_by_title or self.linked_by_answer:
-            line += (
+            read += (
                 f"; documents found by heuristic: {self.linked_by_title:,} by a title in "
                 f"the question, {self.linked_by_answer:,} by the answer's text"
             )
-        return line
+        located = (
+            f"answers located verbatim: {self.verbatim:,} ({self._pct(self.verbatim)}), "
+            f"case-insensitively only: {self.case_insensitive:,} "
+            f"({self._pct(self.case_insensitive)}), not located: {self.not_found:,} "
+            f"({self._pct(self.not_found)})"
+        )
+        facts = (
+            f"facts: {self.facts:,} on {self.documents_with_facts:,} of {self.documents:,} "
+            f"documents; answers attached to several documents: {self.several_documents:,}; "
+            f"spans shared by two attributes: {self.shared_spans:,}, overlapping: "
+            f"{self.overlapping_spans:,}"
+        )
+        return "\n".join((read, located, facts))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"summary": self.summary()}
@@ -211,6 +242,7 @@ class _Linker:
 
     def __init__(self, docs: Sequence[Document], titles: Sequence[str | None]) -> None:
         self.docs = docs
+        self.titles = titles
         self.keys: dict[tuple[str, ...], set[int]] = {}
         for i, title in enumerate(titles):
             if not title:
@@ -223,8 +255,9 @@ class _Linker:
         self._words: list[set[str]] | None = None  # content words, per document
         self._postings: dict[str, set[int]] | None = None  # content word -> documents
 
-    def link(self, question: str, answer: str) -> tuple[int | None, str]:
-        """(document index or None, "title" | "answer" | "none")."""
+    def link(self, question: str, answer: str) -> tuple[list[int], str]:
+        """(document indices, "title" | "answer" | "none"): by title, every document with
+        the chosen document's title (several articles or renderings of one entity)."""
         q = _tokens(question)
         found: dict[int, int] = {}  # document -> longest title of it in the question
         for n in range(min(self.max_len, len(q)), 0, -1):
@@ -236,10 +269,11 @@ class _Linker:
                 found,
                 key=lambda i: (found[i], locate_answer(self.docs[i].text, answer) is not None, -i),
             )
-            return best, "title"
+            same = [i for i in sorted(found) if self.titles[i] == self.titles[best]]
+            return same, "title"
         variants = _variants(answer)
         if not variants:
-            return None, "none"
+            return [], "none"
         if self._words is None or self._postings is None:
             self._words = [_content_words(d.text) for d in self.docs]
             self._postings = {}
@@ -264,8 +298,8 @@ class _Linker:
                 if (span := locate_answer(self.docs[i].text, answer))
             ]
             if hits:
-                return next((i for i, span in hits if span.exact), hits[0][0]), "answer"
-        return None, "none"
+                return [next((i for i, span in hits if span.exact), hits[0][0])], "answer"
+        return [], "none"
 
 
 @dataclass
@@ -278,6 +312,59 @@ class _RawQA:
     docs: list[int] | None  # the documents the layout names; None: the linker chooses
 
 
+MAX_SPAN_NOTES = 20
+
+
+def _span_clashes(doc: Document) -> tuple[list[str], list[str]]:
+    """Notes on the spans of `doc` that carry facts of several attributes (shared), and on
+    pairs of different spans that overlap: both are worth a reader's look, since a
+    loader cannot tell which occurrence of a value states which attribute."""
+    by_span: dict[tuple[int, int], list[str]] = {}
+    for f in doc.facts:
+        by_span.setdefault((f.start, f.end), []).append(f.attribute)
+    shared = [
+        f"{doc.id} [{s}, {e}) {doc.text[s:e]!r}: {', '.join(attrs)}"
+        for (s, e), attrs in by_span.items()
+        if len(attrs) > 1
+    ]
+    spans = sorted(by_span)
+    overlapping = []
+    for k, (s, e) in enumerate(spans):
+        for s2, e2 in spans[k + 1 :]:
+            if s2 >= e:
+                break
+            overlapping.append(
+                f"{doc.id} [{s}, {e}) {doc.text[s:e]!r} overlaps [{s2}, {e2}) {doc.text[s2:e2]!r}"
+            )
+    return shared, overlapping
+
+
+def _count_facts(report: LoadReport, docs: Sequence[Document]) -> None:
+    """Fill the report's fact counts and span notes from the finished documents."""
+    for doc in docs:
+        shared, overlapping = _span_clashes(doc)
+        report.facts += len(doc.facts)
+        report.documents_with_facts += bool(doc.facts)
+        report.shared_spans += len(shared)
+        report.overlapping_spans += len(overlapping)
+        room = MAX_SPAN_NOTES - len(report.span_notes)
+        report.span_notes += (shared + overlapping)[: max(room, 0)]
+
+
+def _answer_facts(
+    docs: Sequence[Document], cands: Sequence[int], r: _RawQA
+) -> list[tuple[int, Fact, bool]]:
+    """(document, fact, verbatim) for each candidate document in which the answer occurs."""
+    attribute = r.attribute or f"answer:{r.id}"
+    out = []
+    for i in cands:
+        span = locate_answer(docs[i].text, r.answer)
+        if span is not None:
+            value = docs[i].text[span.start : span.end]
+            out.append((i, Fact(attribute, value, span.start, span.end), span.exact))
+    return out
+
+
 def _assemble(
     layout: str,
     docs: list[Document],
@@ -285,21 +372,23 @@ def _assemble(
     raw: Sequence[_RawQA],
     missing: Sequence[str] = (),
 ) -> Loaded:
-    """Link QA pairs to documents, add the answers found as facts, count."""
+    """Link QA pairs to documents, add the answers found as facts, count.
+
+    An answer becomes a fact in every document of its pair that contains it (several
+    renderings of one person, several articles with one title), not only in the first.
+    The same fact twice on one span is kept once; two attributes on one span are both
+    kept (and counted in `shared_spans`).
+    """
     report = LoadReport(layout, documents=len(docs), missing_documents=sorted(set(missing)))
     linker: _Linker | None = None
-    # Facts by span: a span a second QA pair also answers keeps the first pair's fact.
-    spans_of: list[dict[tuple[int, int], Fact]] = [
-        {(f.start, f.end): f for f in d.facts} for d in docs
-    ]
+    facts_of: list[list[Fact]] = [list(d.facts) for d in docs]
     qa: list[QAPair] = []
     for r in raw:
         report.qa[r.split] += 1
         cands = r.docs
         if cands is None:
             linker = linker or _Linker(docs, titles)
-            i, how = linker.link(r.question, r.answer)
-            cands = [] if i is None else [i]
+            cands, how = linker.link(r.question, r.answer)
             report.linked_by_title += how == "title"
             report.linked_by_answer += how == "answer"
         if not cands:
@@ -307,24 +396,24 @@ def _assemble(
             qa.append(QAPair(r.id, "", r.attribute, r.question, r.answer, r.split))
             continue
         qa.append(QAPair(r.id, docs[cands[0]].entity, r.attribute, r.question, r.answer, r.split))
-        spans = [(i, s) for i in cands if (s := locate_answer(docs[i].text, r.answer))]
-        if not spans:
+        found = _answer_facts(docs, cands, r)
+        if not found:
             report.not_found += 1
             continue
-        i, span = next(((i, s) for i, s in spans if s.exact), spans[0])
-        if span.exact:
+        if any(exact for _, _, exact in found):
             report.verbatim += 1
         else:
             report.case_insensitive += 1
-        value = docs[i].text[span.start : span.end]
-        attribute = r.attribute or f"answer:{r.id}"
-        fact = Fact(attribute, value, span.start, span.end)
-        spans_of[i].setdefault((span.start, span.end), fact)
+        report.several_documents += len(found) > 1
+        for i, fact, _ in found:
+            if fact not in facts_of[i]:
+                facts_of[i].append(fact)
     out: list[Document] = []
-    for doc, by_span in zip(docs, spans_of, strict=True):
-        doc = replace(doc, facts=tuple(by_span[k] for k in sorted(by_span)))
+    for doc, facts in zip(docs, facts_of, strict=True):
+        doc = replace(doc, facts=tuple(sorted(facts, key=lambda f: (f.start, f.end))))
         doc.check()
         out.append(doc)
+    _count_facts(report, out)
     return out, qa, report
 
 
@@ -451,10 +540,12 @@ def _pit_docs(items: Sequence[_PitItem]) -> tuple[list[Document], list[str | Non
     return docs, titles
 
 
-def _pit_qa(items: Sequence[_PitItem], split: str) -> list[_RawQA]:
+def _pit_qa(items: Sequence[_PitItem], split: str, first: int = 0) -> list[_RawQA]:
+    """QA pairs numbered from `first` within their split (a mix file and a QA file of
+    one split number on from each other)."""
     return [
         _RawQA(f"pit-qa-{split}-{n}", it.question or "", it.output, split, DEFAULT_ATTRIBUTE, None)
-        for n, it in enumerate(items)
+        for n, it in enumerate(items, start=first)
     ]
 
 
@@ -479,35 +570,39 @@ def load_pit(path: PathLike, *, split: str = "test") -> Loaded:
     "" and is counted in `report.without_document`.
     """
     _check_split(split)
-    items = _pit_items(path)
-    docs, titles = _pit_docs([it for it in items if it.question is None])
-    raw = _pit_qa([it for it in items if it.question is not None], split)
-    return _assemble("pit", docs, titles, raw)
+    return load_pit_split(path, mix_split=split)
 
 
 def load_pit_split(
     docs_path: PathLike,
     qa_train_path: PathLike | None = None,
     qa_test_path: PathLike | None = None,
+    *,
+    mix_split: str | None = None,
 ) -> Loaded:
     """PIT's released layout: a documents file, a train-QA file and a test-QA file.
 
-    Each file is instance JSON as in `load_pit`, but holds one kind only: a QA instance
-    in the documents file, or a document in a QA file, is an error (so that a mix file
-    is not loaded twice by mistake; load such a file with `load_pit`). The split of a QA
-    pair is the file it came from; linking and ids are as in `load_pit`.
+    Each file is instance JSON as in `load_pit`. Without `mix_split`, each holds one kind
+    only: a QA instance in the documents file, or a document in a QA file, is an error
+    (so that a mix file is not loaded twice by mistake). With `mix_split`, the documents
+    file may mix documents and QA (PIT's training "mix" file), whose QA pairs get that
+    split. The split of a QA file's pairs is the file's; ids number on across files;
+    linking is as in `load_pit`.
     """
+    if mix_split is not None:
+        _check_split(mix_split, "mix_split")
     items = _pit_items(docs_path)
-    for it in items:
-        if it.question is not None:
-            raise KnowlearnError(
-                "a QA instance in the documents file (load a file that mixes documents and "
-                "QA with load_pit)",
-                file=docs_path,
-                field=f"instances[{it.index}].text",
-            )
-    docs, titles = _pit_docs(items)
-    raw: list[_RawQA] = []
+    doc_items = [it for it in items if it.question is None]
+    mixed_qa = [it for it in items if it.question is not None]
+    if mixed_qa and mix_split is None:
+        raise KnowlearnError(
+            "a QA instance in the documents file (for a file that mixes documents and QA: "
+            "knowlearn import --layout pit --mix FILE, or load_pit)",
+            file=docs_path,
+            field=f"instances[{mixed_qa[0].index}].text",
+        )
+    docs, titles = _pit_docs(doc_items)
+    raw = _pit_qa(mixed_qa, mix_split) if mix_split is not None else []
     for split, path in (("train", qa_train_path), ("test", qa_test_path)):
         if path is None:
             continue
@@ -520,11 +615,24 @@ def load_pit_split(
                     file=path,
                     field=f"instances[{it.index}].text",
                 )
-        raw += _pit_qa(qa_items, split)
+        raw += _pit_qa(qa_items, split, first=sum(r.split == split for r in raw))
     return _assemble("pit", docs, titles, raw)
 
 
 # --------------------------------------------------------------------------- Wiki2023
+
+
+def _wiki_id(title: str, nth: int, line: int, taken: set[str]) -> str:
+    """The id of the `nth` document titled `title`: the sanitized title, `-{nth}` after it
+    from the second on, or `wiki-{line}` where that is empty or taken."""
+    doc_id = _sanitize(title)
+    if doc_id and nth > 1:
+        doc_id += f"-{nth}"
+    if not doc_id or doc_id in taken:
+        doc_id = f"wiki-{line}"
+    while doc_id in taken:  # only if a title is literally "wiki-<n>"
+        doc_id += "_"
+    return doc_id
 
 
 def load_wiki2023(docs_path: PathLike, qa_paths: Mapping[str, PathLike]) -> Loaded:
@@ -533,8 +641,11 @@ def load_wiki2023(docs_path: PathLike, qa_paths: Mapping[str, PathLike]) -> Load
     Documents: `{"title": str, "genre": str (optional), "text": [sentences] or str}`;
     other fields are ignored. The text is the sentences, stripped, joined with single
     spaces; the entity is the title; the id is the title with runs of other characters
-    than letters, digits, `_ . - /` made `_`, or `wiki-{line}` where that is empty or
-    taken. A title twice is an error (it would make QA linking ambiguous).
+    than letters, digits, `_ . - /` made `_` (with `-2`, `-3`, ... for the second and
+    later documents of one title), or `wiki-{line}` where that is empty or taken. Several
+    documents may share a title (sections, or versions, of one article): a QA pair naming
+    it belongs to all of them, and its answer becomes a fact in each that contains it.
+    Either file may also be one JSON array of such records instead of JSONL.
 
     QA (`qa_paths`, e.g. `{"train": path, "test": path}`; the split is the file):
     `{"question": str, "answer": str, "title" or "entity": str, "attribute": str}`,
@@ -567,22 +678,9 @@ def load_wiki2023(docs_path: PathLike, qa_paths: Mapping[str, PathLike]) -> Load
 
     docs: list[Document] = []
     titles: list[str] = []
-    first_line: dict[str, int] = {}
     ids: set[str] = set()
-    for line, title, text in read_jsonl(docs_path, parse_doc):
-        if title in first_line:
-            raise KnowlearnError(
-                f"duplicate title {title!r} (first on line {first_line[title]})",
-                file=docs_path,
-                line=line,
-                field="title",
-            )
-        first_line[title] = line
-        doc_id = _sanitize(title)
-        if not doc_id or doc_id in ids:
-            doc_id = f"wiki-{line}"
-        while doc_id in ids:  # only if a title is literally "wiki-<n>"
-            doc_id += "_"
+    for line, title, text in read_jsonl(docs_path, parse_doc, allow_array=True):
+        doc_id = _wiki_id(title, titles.count(title) + 1, line, ids)
         ids.add(doc_id)
         docs.append(Document(doc_id, title, text))
         titles.append(title)
@@ -598,21 +696,94 @@ def load_wiki2023(docs_path: PathLike, qa_paths: Mapping[str, PathLike]) -> Load
         attribute = get_field(obj, "attribute", str, file, line, required=False)
         return question, answer, (name.strip() or None) if name else None, attribute
 
-    exact = {t: i for i, t in enumerate(titles)}
-    loose = {_norm_name(t): i for i, t in reversed(list(enumerate(titles)))}
+    exact: dict[str, list[int]] = {}  # title -> its documents
+    loose: dict[str, str] = {}  # title ignoring case and spaces -> the first such title
+    for i, t in enumerate(titles):
+        exact.setdefault(t, []).append(i)
+        loose.setdefault(_norm_name(t), t)
     raw: list[_RawQA] = []
     missing: list[str] = []
     for split, path in qa_paths.items():
-        for n, (question, answer, name, attribute) in enumerate(read_jsonl(path, parse_qa)):
+        rows = read_jsonl(path, parse_qa, allow_array=True)
+        for n, (question, answer, name, attribute) in enumerate(rows):
             linked: list[int] | None = None
             if name is not None:
-                i = exact.get(name, loose.get(_norm_name(name)))
-                linked = [] if i is None else [i]
-                if i is None:
+                linked = exact.get(name) or exact.get(loose.get(_norm_name(name), ""), [])
+                if not linked:
                     missing.append(name)
             attr = DEFAULT_ATTRIBUTE if attribute is None else attribute
             raw.append(_RawQA(f"wiki-qa-{split}-{n}", question, answer, split, attr, linked))
     return _assemble("wiki2023", docs, titles, raw, missing)
+
+
+# --------------------------------------------------------------------------- evidence
+
+
+@dataclass
+class _EvidenceRecord:
+    text: str
+    entity: str | None
+    pairs: list[tuple[str, str, str, str]]  # question, answer, split, attribute
+
+
+def _evidence_pair(obj: Any, file: str, line: int, k: int, split: str) -> tuple[str, str, str, str]:
+    """One item of `qa_pairs`: (question, answer, split, attribute)."""
+    where = f"qa_pairs[{k}]"
+    if not isinstance(obj, dict):
+        raise KnowlearnError(
+            f"expected object, got {type(obj).__name__}", file=file, line=line, field=where
+        )
+    p = where + "."
+    question = get_field(obj, "question", str, file, line, p, nonempty=True).strip()
+    answer = get_field(obj, "answer", str, file, line, p, nonempty=True).strip()
+    own = get_field(obj, "split", str, file, line, p, required=False)
+    if own is not None and own not in SPLITS:
+        raise KnowlearnError(
+            f"must be one of {SPLITS}, got {own!r}", file=file, line=line, field=p + "split"
+        )
+    attribute = get_field(obj, "attribute", str, file, line, p, required=False)
+    return question, answer, own or split, DEFAULT_ATTRIBUTE if attribute is None else attribute
+
+
+def load_evidence(path: PathLike, *, split: str = "test") -> Loaded:
+    """The common list layout: one record per document, with the QA pairs about it.
+
+    A JSON array (or JSONL) of `{"evidence_text": str, "qa_pairs": [{"question": str,
+    "answer": str, "split": "train" | "test" (default: `split`), "attribute": str
+    (default "fact")}], "title" or "entity": str (optional)}`; other fields are ignored.
+    Ids: `evidence-{n}` for the n-th record (from 0) and `evidence-{n}-qa-{k}` for its
+    pairs. The entity is the title, else the document's id. A pair belongs to its
+    record's document and to every other document of the same title (a person or film
+    described by several records): its answer becomes a fact in each that contains it.
+    """
+    _check_split(split)
+
+    def parse(obj: dict[str, Any], file: str, line: int) -> _EvidenceRecord:
+        text = get_field(obj, "evidence_text", str, file, line, nonempty=True).strip()
+        name = get_field(obj, "title", str, file, line, required=False)
+        if not (name and name.strip()):
+            name = get_field(obj, "entity", str, file, line, required=False)
+        pairs = get_field(obj, "qa_pairs", list, file, line)
+        return _EvidenceRecord(
+            text,
+            name.strip() or None if name else None,
+            [_evidence_pair(q, file, line, k, split) for k, q in enumerate(pairs)],
+        )
+
+    records = read_jsonl(path, parse, allow_array=True)
+    docs = [
+        Document(f"evidence-{n}", rec.entity or f"evidence-{n}", rec.text)
+        for n, rec in enumerate(records)
+    ]
+    by_entity: dict[str, list[int]] = {}
+    for i, d in enumerate(docs):
+        by_entity.setdefault(d.entity, []).append(i)
+    raw = []
+    for n, rec in enumerate(records):
+        cands = [n] + [i for i in by_entity[docs[n].entity] if i != n]
+        for k, (question, answer, qa_split, attribute) in enumerate(rec.pairs):
+            raw.append(_RawQA(f"evidence-{n}-qa-{k}", question, answer, qa_split, attribute, cands))
+    return _assemble("evidence", docs, [rec.entity for rec in records], raw)
 
 
 # ----------------------------------------------------------------------------- folder
@@ -635,7 +806,7 @@ def _text_files(folder: Path) -> list[Path]:
 
 
 def load_folder(folder: PathLike, qa_path: PathLike) -> Loaded:
-    """A folder of .txt/.md files (searched recursively) and a QA JSONL.
+    """A folder of .txt/.md files (searched recursively) and a QA JSONL (or JSON array).
 
     Documents: one per file, in sorted relative-path order; hidden files are skipped.
     The text is the file's, stripped, with Unix line ends. The entity is the file's first
@@ -648,7 +819,8 @@ def load_folder(folder: PathLike, qa_path: PathLike) -> Loaded:
     (default "fact")}`; only question and answer are required, other fields are an error
     (a misspelt "entity" must not silently unlink a pair). `document` is a file's
     relative path (with or without extension) or, failing that, its stem; `entity` an
-    entity as above.
+    entity as above, which several files may share (renderings of one person): the
+    pair's answer becomes a fact in each of them that contains it.
     Naming a document or entity that does not exist, or a stem that two files share, is
     an error; a pair naming neither is linked as in `load_pit` (titles: the headings,
     or the stems with "-" and "_" read as spaces).
@@ -755,7 +927,7 @@ def load_folder(folder: PathLike, qa_path: PathLike) -> Loaded:
         attr = DEFAULT_ATTRIBUTE if attribute is None else attribute
         raw.append(_RawQA(qa_id, question, answer, split, attr, linked))
 
-    read_jsonl(qa_path, parse_qa)
+    read_jsonl(qa_path, parse_qa, allow_array=True)
     return _assemble("folder", docs, titles, raw)
 
 
