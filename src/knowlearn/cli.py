@@ -296,10 +296,11 @@ def cmd_synth(args: argparse.Namespace) -> int:
     """QA pairs and paraphrases written by a local model from documents (resumes)."""
     from knowlearn.synth.config import load_synth_config
 
-    flags = {"documents": args.documents, "model": args.model, "out": args.out}
+    flags = {"documents": args.documents, "model.path": args.model, "out": args.out}
     cfg = load_synth_config(args.config, args.overrides, flags)  # before torch loads
     _quiet_libraries()
-    from knowlearn.synth.run import format_summary, run_synth
+    from knowlearn.synth.run import run_synth
+    from knowlearn.synth.summary import format_summary
 
     print(format_summary(run_synth(cfg, progress=not args.quiet)))
     return 0
@@ -455,7 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sy.add_argument("--config", type=_user_path, help="synth YAML (keys: knowlearn.synth.config)")
     sy.add_argument("--documents", type=_user_path, help="documents JSONL (as documents=FILE)")
-    sy.add_argument("--model", type=_user_path, help="local model directory (as model=DIR)")
+    sy.add_argument("--model", type=_user_path, help="local model directory (as model.path=DIR)")
     sy.add_argument("--out", type=_user_path, help="output folder (as out=DIR)")
     sy.add_argument("--quiet", action="store_true", help="no progress bar")
     sy.add_argument("overrides", nargs="*", help="key=value, e.g. qa_per_document=5 temperature=0")

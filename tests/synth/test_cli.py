@@ -70,7 +70,7 @@ def test_prompt_templates_are_checked_when_the_config_loads(
 ):
     out = tmp_path / "out"
     cfg = tmp_path / "synth.yaml"
-    cfg.write_text(json.dumps({"qa_prompt": prompt, "model": str(init_dir)}))
+    cfg.write_text(json.dumps({"qa_prompt": prompt, "model": {"path": str(init_dir)}}))
     argv = ["synth", "--config", str(cfg), "--documents", str(documents), "--out", str(out)]
     assert _refused(capsys, argv, out) == f"{cfg} field 'qa_prompt': {message}"
 

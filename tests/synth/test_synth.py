@@ -201,7 +201,7 @@ def writer(tmp_path_factory) -> dict:
     (data / "synth.yaml").write_text(
         yaml.safe_dump(
             {
-                "model": str(path),
+                "model": {"path": str(path)},
                 "documents": str(data / "documents.jsonl"),
                 "qa_per_document": 3,
                 "paraphrases_per_document": 2,
@@ -244,6 +244,7 @@ def test_synth_writes_checked_qa_and_paraphrases_resumes_after_a_kill_and_feeds_
     assert main(["synth", "--quiet", "--config", str(writer["config"]), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "train on them: knowlearn train" in printed
+    print(printed)
     summary = json.loads((out / "summary.json").read_text())
     qa_rows, para_rows = _rows(out / "qa.jsonl"), _rows(out / "paraphrases.jsonl")
     dropped = _rows(out / "dropped.jsonl")
@@ -263,6 +264,10 @@ def test_synth_writes_checked_qa_and_paraphrases_resumes_after_a_kill_and_feeds_
         n for r, n in qa["dropped"].items() if r not in ("malformed", "unfinished")
     )
     assert pa["kept"] + sum(pa["dropped"].values()) == pa["asked"]
+    # ... and in the table printed.
+    assert re.search(rf"^kept +{qa['kept']} +{pa['kept']}$", printed, re.MULTILINE), printed
+    n = qa["dropped"]["no_entity"]
+    assert re.search(rf"^  no_entity +{n} +{pa['dropped']['no_entity']}$", printed, re.M)
     # Mostly well-formed: most questions asked are kept, and were found in the document.
     assert qa["kept"] >= 0.5 * qa["asked"], summary
     assert sum(qa["answer_located"].values()) == qa["kept"] and qa["answer_located"]["none"] == 0
@@ -303,7 +308,14 @@ def test_synth_writes_checked_qa_and_paraphrases_resumes_after_a_kill_and_feeds_
     assert len(list((resumed / "generations").glob("*.json"))) == 5
     assert not (resumed / "qa.jsonl").exists()
     assert main(["synth", "--quiet", "--config", str(writer["config"]), "--out", str(resumed)]) == 0
-    assert "(11 generated, 5 reused)" in capsys.readouterr().out
+    assert "(11 generated, 5 reused" in capsys.readouterr().out
+    for name in FILES:
+        assert (resumed / name).read_bytes() == (out / name).read_bytes(), name
+    # A generation record cut short (a disk full mid-write, an edit) is generated again.
+    record = sorted((resumed / "generations").glob("*.json"))[3]
+    record.write_bytes(record.read_bytes()[:40])
+    assert main(["synth", "--quiet", "--config", str(writer["config"]), "--out", str(resumed)]) == 0
+    assert "(1 generated, 15 reused" in capsys.readouterr().out
     for name in FILES:
         assert (resumed / name).read_bytes() == (out / name).read_bytes(), name
 
@@ -322,7 +334,7 @@ def test_synth_writes_checked_qa_and_paraphrases_resumes_after_a_kill_and_feeds_
         )
         == 0
     )
-    assert "(0 generated, 16 reused)" in capsys.readouterr().out
+    assert "(0 generated, 16 reused" in capsys.readouterr().out
     again = json.loads((resumed / "summary.json").read_text())
     assert again["qa"]["dropped"]["long_answer"] > 0 and again["qa"]["kept"] < qa["kept"]
 

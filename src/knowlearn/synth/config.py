@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +20,21 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 @dataclass
+class WriterModel:
+    """The writing model, spelt as `knowlearn train` spells its model (`model.path`, ...)."""
+
+    path: str | None = None  # a local Hugging Face causal LM directory (never downloaded)
+    tokenizer: str | None = None  # tokenizer directory (default: the model's)
+    trust_remote_code: bool = False  # only ever by an explicit opt-in
+
+
+@dataclass
 class SynthConfig:
     """What to generate from which documents with which local model, and how to check it."""
 
     documents: str | None = None  # the documents JSONL (required)
     out: str = "synth"  # output folder: qa.jsonl, paraphrases.jsonl, documents_with_facts.jsonl
-    model: str | None = None  # a local Hugging Face causal LM directory (never downloaded)
-    tokenizer: str | None = None  # tokenizer directory (default: the model's)
-    trust_remote_code: bool = False  # only ever by an explicit opt-in
+    model: WriterModel = field(default_factory=WriterModel)
     dtype: str = "auto"  # auto: bfloat16 on a GPU that has it, else float32
     chat_template: bool | None = (
         None  # wrap prompts in the tokenizer's chat template (None: if it has one)
@@ -54,7 +61,7 @@ class SynthConfig:
                 self.documents is not None,
                 "required: the documents JSONL to write from",
             ),
-            ("model", self.model is not None, "required: a local model directory"),
+            ("model.path", self.model.path is not None, "required: a local model directory"),
             ("qa_per_document", self.qa_per_document >= 0, "must be >= 0"),
             ("paraphrases_per_document", self.paraphrases_per_document >= 0, "must be >= 0"),
             (
@@ -88,38 +95,51 @@ class SynthConfig:
             )
 
 
-PATH_FIELDS = ("documents", "model", "tokenizer", "out")
+# Taken as typed in `key=value`, not read as YAML: `paraphrase_prompt=Rewrite: {text}` is
+# a prompt, not a mapping.
+LITERAL_FIELDS = ("qa_prompt", "paraphrase_prompt")
+PATH_FIELDS = (("documents",), ("out",), ("model", "path"), ("model", "tokenizer"))
+
+
+def _get(data: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    for k in keys:
+        data = data.get(k) if isinstance(data, dict) else None
+    return data
 
 
 def load_synth_config(
     path: str | Path | None, overrides: list[str] = (), values: dict[str, Any] | None = None
 ) -> SynthConfig:
-    """Defaults <- YAML <- `key=value` <- `values` (command-line options, taken as given),
-    validated. Relative paths in a YAML file are read beside that file (as `knowlearn
-    train` does), and `~` is expanded."""
+    """Defaults <- YAML <- `key=value` <- `values` (command-line options by dotted key, taken
+    as given), validated. Relative paths in a YAML file are read beside that file (as
+    `knowlearn train` does), and `~` is expanded."""
     data: dict[str, Any] = {}
     if path:
         data = load_yaml(path)
         base = find_config(path).resolve().parent
-        for key in PATH_FIELDS:
-            if isinstance(data.get(key), str) and data[key]:
-                value = Path(data[key]).expanduser()
-                data[key] = str(value if value.is_absolute() else base / value)
+        for keys in PATH_FIELDS:
+            given = _get(data, keys)
+            if isinstance(given, str) and given:
+                value = Path(given).expanduser()
+                merge(data, list(keys), str(value if value.is_absolute() else base / value))
     overridden = set()
     for text in overrides:
         keys, value = parse_override(text)
+        if ".".join(keys) in LITERAL_FIELDS:
+            value = text.split("=", 1)[1]
         merge(data, keys, value)
-        overridden.add(keys[0])
+        overridden.add(".".join(keys))
     for key, value in (values or {}).items():
         if value is not None:
-            data[key] = value
+            merge(data, key.split("."), value)
             overridden.add(key)
     try:
         cfg = from_dict(SynthConfig, data)
-        for key in PATH_FIELDS:
-            value = getattr(cfg, key)
+        for keys in PATH_FIELDS:
+            owner = cfg.model if keys[0] == "model" else cfg
+            value = getattr(owner, keys[-1])
             if isinstance(value, str):
-                setattr(cfg, key, os.path.expanduser(value))
+                setattr(owner, keys[-1], os.path.expanduser(value))
         cfg.validate()
     except KnowlearnError as e:
         if path and e.file is None and e.field not in overridden:

@@ -10,7 +10,6 @@ computes exactly what an uninterrupted one would (same batches, same padding).
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from knowlearn.errors import KnowlearnError
 from knowlearn.faults import kill_point
 from knowlearn.io import read_jsonl
 from knowlearn.models.load import check_model, load_model, load_tokenizer, model_config
-from knowlearn.pipeline import special_tokens
+from knowlearn.pipeline import run_dir_lock, special_tokens
 from knowlearn.synth.config import SynthConfig
 from knowlearn.synth.generate import generate_batch, sequence_seed
 from knowlearn.synth.prompts import prompt_token_ids, render
@@ -83,6 +82,21 @@ def _check_ids(cfg: SynthConfig, docs: list[Document], lines: list[int]) -> None
                 )
 
 
+def _check_writer(cfg: SynthConfig) -> PreTrainedTokenizerBase:
+    """The model's config and weights checked (none loaded), and its tokenizer; errors name
+    the config key, as `knowlearn train`'s do."""
+    m = cfg.model
+    try:
+        check_model(m.path)
+    except KnowlearnError as e:
+        raise KnowlearnError(e.reason, file=e.file, field="model.path") from None
+    try:
+        return load_tokenizer(m.tokenizer or m.path, trust_remote_code=m.trust_remote_code)
+    except KnowlearnError as e:
+        name = "model.tokenizer" if m.tokenizer else "model.path"
+        raise KnowlearnError(e.reason, file=e.file, field=name) from None
+
+
 def _dtype(name: str) -> torch.dtype:
     if name == "auto":
         cuda_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
@@ -90,24 +104,32 @@ def _dtype(name: str) -> torch.dtype:
     return getattr(torch, name)
 
 
-def run_synth(cfg: SynthConfig, progress: bool = True) -> dict[str, Any]:
-    """Write QA, paraphrases and documents with their found facts into cfg.out (resumable)."""
-    # Everything that can be wrong with the input, before a byte is written.
-    check_model(cfg.model)
-    tok = load_tokenizer(cfg.tokenizer or cfg.model, trust_remote_code=cfg.trust_remote_code)
-    docs, lines = read_documents_with_lines(cfg.documents, special_tokens(tok))
-    _check_ids(cfg, docs, lines)
-    chat = cfg.chat_template
+def _use_chat_template(cfg: SynthConfig, tok: PreTrainedTokenizerBase) -> bool:
     has_chat = bool(getattr(tok, "chat_template", None))
-    if chat is None:
-        chat = has_chat
-    elif chat and not has_chat:
+    if cfg.chat_template and not has_chat:
         raise KnowlearnError(
             "the tokenizer has no chat template: set chat_template=false (plain prompts)",
             field="chat_template",
         )
+    return has_chat if cfg.chat_template is None else cfg.chat_template
+
+
+def _longest(prompts: tuple[list[int] | None, list[list[int]]]) -> int:
+    qa, para = prompts
+    return max(len(p) for p in ([qa] if qa else []) + para)
+
+
+def build_prompts(
+    cfg: SynthConfig,
+    tok: PreTrainedTokenizerBase,
+    docs: list[Document],
+    lines: list[int],
+    chat: bool,
+) -> Prompts:
+    """Every prompt's token ids; a document whose prompt and answer would not fit in the
+    model's positions is refused here, before anything is generated."""
     prompts: Prompts = {}
-    limit = model_config(cfg.model).get("max_position_embeddings")
+    limit = model_config(cfg.model.path).get("max_position_embeddings")
     for d, line in zip(docs, lines, strict=True):
         qa = None
         if cfg.qa_per_document:
@@ -119,7 +141,8 @@ def run_synth(cfg: SynthConfig, progress: bool = True) -> dict[str, Any]:
             )
             for k in range(cfg.paraphrases_per_document)
         ]
-        longest = max(len(p) for p in ([qa] if qa else []) + para)
+        prompts[d.id] = (qa, para)
+        longest = _longest(prompts[d.id])
         if isinstance(limit, int) and longest + cfg.max_new_tokens > limit:
             raise KnowlearnError(
                 f"the prompt is {longest:,} tokens, and with max_new_tokens={cfg.max_new_tokens} "
@@ -129,35 +152,69 @@ def run_synth(cfg: SynthConfig, progress: bool = True) -> dict[str, Any]:
                 line=line,
                 field="text",
             )
-        prompts[d.id] = (qa, para)
+    return prompts
 
-    dtype = _dtype(cfg.dtype)
-    dtype_name = str(dtype).removeprefix("torch.")
-    keys = {d.id: generation_key(cfg, chat, dtype_name, d) for d in docs}
+
+def _check_out(out: Path) -> None:
+    """`out` must be a folder, or not yet exist under one (refused before anything is written)."""
+    for p in (out, *out.parents):
+        if p.exists():
+            if not p.is_dir():
+                what = "is a file" if p == out else f"is under the file {p}"
+                raise KnowlearnError(f"{what}, not a folder: choose another `out`", file=out)
+            return
+
+
+def run_synth(cfg: SynthConfig, progress: bool = True) -> dict[str, Any]:
+    """Write QA, paraphrases and documents with their found facts into cfg.out (resumable)."""
+    # Everything that can be wrong with the input, before a byte is written.
+    tok = _check_writer(cfg)
+    docs, lines = read_documents_with_lines(cfg.documents, special_tokens(tok))
+    _check_ids(cfg, docs, lines)
+    chat = _use_chat_template(cfg, tok)
+    prompts = build_prompts(cfg, tok, docs, lines, chat)
     out = Path(cfg.out)
-    records = {d.id: load_record(out, d.id, keys[d.id]) for d in docs}
-    missing = [d for d in docs if records[d.id] is None]
-    reused = len(docs) - len(missing)
+    _check_out(out)
 
-    def length(i: int) -> int:
-        qa, para = prompts[docs[i].id]
-        return max(len(p) for p in ([qa] if qa else []) + para)
+    with run_dir_lock(out):  # a second synth into `out` is refused while this one runs
+        dtype = _dtype(cfg.dtype)
+        dtype_name = str(dtype).removeprefix("torch.")
+        keys = {d.id: generation_key(cfg, chat, dtype_name, d) for d in docs}
+        records = {d.id: load_record(out, d.id, keys[d.id]) for d in docs}
+        missing = sum(r is None for r in records.values())
+        if missing:
+            _generate_missing(cfg, tok, docs, prompts, keys, records, dtype, progress)
+        reserved = sorted(set(special_tokens(tok)) | set(TINY_SPECIALS))
+        outputs = assemble(cfg, docs, records, reserved)  # type: ignore[arg-type]
+        paths = write_outputs(out, outputs)
+    return {
+        **outputs.summary,
+        "run": {"generated": missing, "reused": len(docs) - missing},
+        "files": {k: os.fspath(v) for k, v in paths.items()},
+    }
 
-    order = sorted(range(len(docs)), key=lambda i: (length(i), i))
+
+def _generate_missing(
+    cfg: SynthConfig,
+    tok: PreTrainedTokenizerBase,
+    docs: list[Document],
+    prompts: Prompts,
+    keys: dict[str, str],
+    records: dict[str, dict | None],
+    dtype: torch.dtype,
+    progress: bool,
+) -> None:
+    """Generate every chunk with a document not yet saved, saving each document as it is
+    done (`records` is filled in)."""
+    order = sorted(range(len(docs)), key=lambda i: (_longest(prompts[docs[i].id]), i))
     chunks = [order[i : i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
     todo = [c for c in chunks if any(records[docs[i].id] is None for i in c)]
-    if todo:
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        model = load_model(cfg.model, dtype=dtype, trust_remote_code=cfg.trust_remote_code)
-        model.to(device)
-        bar = tqdm(
-            total=len(docs),
-            initial=len(docs) - sum(len(c) for c in todo),
-            desc="synth",
-            unit="doc",
-            disable=not progress,
-            file=sys.stderr,
-        )
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = load_model(cfg.model.path, dtype=dtype, trust_remote_code=cfg.model.trust_remote_code)
+    model.to(device)
+    out = Path(cfg.out)
+    done = len(docs) - sum(len(c) for c in todo)
+    with tqdm(total=len(docs), initial=done, desc="synth", unit="doc", disable=not progress) as bar:
         for chunk in todo:
             chunk_docs = [docs[i] for i in chunk]
             results = _generate_chunk(cfg, model, tok, chunk_docs, prompts)
@@ -168,15 +225,6 @@ def run_synth(cfg: SynthConfig, progress: bool = True) -> dict[str, Any]:
                     records[d.id] = load_record(out, d.id, keys[d.id])
                     kill_point("synth_document")
             bar.update(len(chunk))
-        bar.close()
-    reserved = sorted(set(special_tokens(tok)) | set(TINY_SPECIALS))
-    outputs = assemble(cfg, docs, records, reserved)  # type: ignore[arg-type]
-    paths = write_outputs(out, outputs)
-    return {
-        **outputs.summary,
-        "run": {"generated": len(missing), "reused": reused},
-        "files": {k: os.fspath(v) for k, v in paths.items()},
-    }
 
 
 def _generate_chunk(
@@ -215,38 +263,3 @@ def _generate_chunk(
         )
         for d in chunk_docs
     }
-
-
-def format_summary(summary: dict[str, Any]) -> str:
-    """The summary as a few lines for the terminal (summary.json has all of it)."""
-
-    def drops(counts: dict[str, int]) -> str:
-        shown = [f"{r} {n}" for r, n in counts.items() if n]
-        return "; dropped: " + ", ".join(shown) if shown else ""
-
-    qa, pa, facts, files = summary["qa"], summary["paraphrases"], summary["facts"], summary["files"]
-    loc = qa["answer_located"]
-    lost = list(pa["lost_fact_by_document"])
-    lines = [
-        f"knowlearn synth: {summary['documents']} documents ({summary['run']['generated']} "
-        f"generated, {summary['run']['reused']} reused)",
-        f"QA: {qa['kept']} kept of {qa['asked']} asked ({qa['split']['train']} train, "
-        f"{qa['split']['test']} test; answer found {loc['exact']} verbatim, "
-        f"{loc['case_insensitive']} ignoring case, {loc['none']} not){drops(qa['dropped'])}",
-        f"paraphrases: {pa['kept']} kept of {pa['asked']} asked{drops(pa['dropped'])}"
-        + (
-            f" (lost a fact: {', '.join(lost[:5])}{', ...' if len(lost) > 5 else ''})"
-            if lost
-            else ""
-        ),
-        f"facts: {facts['given']} given, {facts['found']} found by QA; "
-        f"{facts['documents_without_facts']} documents without any",
-    ]
-    lines += [f"{name}: {path}" for name, path in files.items()]
-    if "qa" in files:
-        para = f" augment.paraphrases={files['paraphrases']}" if "paraphrases" in files else ""
-        lines.append(
-            f"train on them: knowlearn train data.documents={files['documents']} "
-            f"data.qa={files['qa']}{para}"
-        )
-    return "\n".join(lines)

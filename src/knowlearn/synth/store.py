@@ -63,8 +63,8 @@ def model_fingerprint(path: str | Path) -> list[Any]:
 def generation_key(cfg: SynthConfig, chat_template: bool, dtype: str, doc: Document) -> str:
     """Hash of what decides a document's generated text (not batch_size, nor the checks)."""
     parts = {
-        "model": model_fingerprint(cfg.model),
-        "tokenizer": os.path.abspath(cfg.tokenizer) if cfg.tokenizer else None,
+        "model": model_fingerprint(cfg.model.path),
+        "tokenizer": os.path.abspath(cfg.model.tokenizer) if cfg.model.tokenizer else None,
         "chat_template": chat_template,
         "dtype": dtype,
         "qa_prompt": cfg.qa_prompt,
