@@ -367,6 +367,24 @@ def import_pit(*options: str) -> Build:
     return build
 
 
+def synth(
+    docs: list[Row] = DOCS, *extra: str, model: bool = True, yaml_text: str | None = None
+) -> Build:
+    """`knowlearn synth` of these documents with a tiny model (random weights: every case
+    is refused before it would generate); `model=False` names a model folder not made."""
+
+    def build(tmp: Path) -> list[str]:
+        path = tiny_model(tmp) if model else tmp / "model"
+        argv = ["synth", "--quiet", "--documents", str(write_rows(tmp / D, docs))]
+        argv += ["--model", str(path), "--out", str(tmp / "synth")]
+        if yaml_text is not None:
+            (tmp / "c.yaml").write_text(yaml_text)
+            argv += ["--config", str(tmp / "c.yaml")]
+        return [*argv, *extra]
+
+    return build
+
+
 D, Q, P = "docs.jsonl", "qa.jsonl", "para.jsonl"
 CASES = [
     # --- documents JSONL ---
@@ -1012,6 +1030,116 @@ CASES = [
         ("model path does not exist",),
         "nope",
         note="the model is checked before its tokenizer, so the message says model",
+    ),
+    # --- knowlearn synth ---
+    Case(
+        "synth-unknown-key",
+        "override `qa_per_doc=3`",
+        synth(DOCS, "qa_per_doc=3", model=False),
+        ("unknown config key (did you mean 'qa_per_document'?)",),
+        None,
+        None,
+        "qa_per_doc",
+    ),
+    Case(
+        "synth-no-model",
+        "no `--model` (nor `model.path`)",
+        lambda tmp: [
+            a for a in synth(model=False)(tmp) if a not in ("--model", str(tmp / "model"))
+        ],
+        ("required: a local model directory",),
+        None,
+        None,
+        "model.path",
+    ),
+    Case(
+        "synth-model-missing",
+        "`--model` names no folder",
+        synth(model=False),
+        ("model path does not exist (weights are never downloaded",),
+        "model",
+        None,
+        "model.path",
+    ),
+    Case(
+        "synth-doc-missing-text",
+        "a document without `text`",
+        synth([DOCS[0], doc(text=None)]),
+        ("missing field",),
+        D,
+        2,
+        "text",
+    ),
+    Case(
+        "synth-doc-duplicate-id",
+        "two documents with id `d1`",
+        synth([DOCS[0], doc(id="d1")]),
+        ("duplicate id 'd1' (first on line 1)",),
+        D,
+        2,
+        "id",
+    ),
+    Case(
+        "synth-paraphrase-id-taken",
+        "a document with id `d1-p0`, the id the first paraphrase of `d1` would get",
+        synth([DOCS[0], doc(id="d1-p0")]),
+        ("would get the id d1-p0, which is another document's",),
+        D,
+        1,
+        "id",
+        "`knowlearn train` would refuse the paraphrase file",
+    ),
+    Case(
+        "synth-prompt-unknown-placeholder",
+        "`qa_prompt` with `{name}` in the YAML",
+        synth(yaml_text="qa_prompt: 'About {name}: {text}'\n", model=False),
+        ("unknown placeholder {name} (allowed: {title}, {text}, {n}",),
+        "c.yaml",
+        None,
+        "qa_prompt",
+    ),
+    Case(
+        "synth-prompt-no-text",
+        "override `paraphrase_prompt` without `{text}`",
+        synth(DOCS, "paraphrase_prompt=Rewrite it.", model=False),
+        ("has no {text} placeholder: the model would never see the document",),
+        None,
+        None,
+        "paraphrase_prompt",
+    ),
+    Case(
+        "synth-greedy-repeats",
+        "`temperature=0` with 3 paraphrases and no `{k}` in the prompt",
+        synth(DOCS, "temperature=0", "paraphrase_prompt=Rewrite: {text}", model=False),
+        ("greedy decoding (temperature=0) writes the same paraphrase 3 times",),
+        None,
+        None,
+        "temperature",
+    ),
+    Case(
+        "synth-document-too-long",
+        "a document whose prompt and `max_new_tokens` exceed the model's positions",
+        synth([doc(text="Bo Lindqvist was born in Oslo. " * 60, facts=[])]),
+        ("over the model's 512 positions: split the document, or lower max_new_tokens",),
+        D,
+        1,
+        "text",
+    ),
+    Case(
+        "synth-no-chat-template",
+        "`chat_template=true` with a tokenizer that has none",
+        synth(DOCS, "chat_template=true"),
+        ("the tokenizer has no chat template",),
+        None,
+        None,
+        "chat_template",
+    ),
+    Case(
+        "synth-out-is-file",
+        "`--out` is a regular file",
+        lambda tmp: [*synth()(tmp), "max_new_tokens=64", "--out", str(a_file(tmp))],
+        ("is a file, not a folder",),
+        "afile",
     ),
     # --- issue 15: inputs that ran silently, crashed, or blocked the corrected rerun ---
     Case(

@@ -91,7 +91,8 @@ def _kill_and_resume(point: str, tmp_path: Path, reference) -> None:
 
 
 def test_every_point_is_a_real_point():
-    assert {c.split(":")[0] for c in CASES} == set(POINTS)
+    # synth_document is `knowlearn synth`'s, killed in tests/synth/test_synth.py
+    assert {c.split(":")[0] for c in CASES} | {"synth_document"} == set(POINTS)
 
 
 def test_kill_inside_a_checkpoint_then_resume_is_bit_identical(tmp_path, reference):

@@ -333,6 +333,20 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_synth(args: argparse.Namespace) -> int:
+    """QA pairs and paraphrases written by a local model from documents (resumes)."""
+    from knowlearn.synth.config import load_synth_config
+
+    flags = {"documents": args.documents, "model.path": args.model, "out": args.out}
+    cfg = load_synth_config(args.config, args.overrides, flags)  # before torch loads
+    _quiet_libraries()
+    from knowlearn.synth.run import run_synth
+    from knowlearn.synth.summary import format_summary
+
+    print(format_summary(run_synth(cfg, progress=not args.quiet)))
+    return 0
+
+
 def _user_path(text: str) -> str:
     """`~` expanded, as the shell does for a bare word but not for `--out=~/x` or a quoted path."""
     return os.path.expanduser(text)
@@ -496,6 +510,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rp.set_defaults(func=cmd_report)
 
+    sy = sub.add_parser(
+        "synth",
+        help="QA pairs and paraphrases written by a local model from your documents (resumes)",
+    )
+    sy.add_argument("--config", type=_user_path, help="synth YAML (keys: knowlearn.synth.config)")
+    sy.add_argument("--documents", type=_user_path, help="documents JSONL (as documents=FILE)")
+    sy.add_argument("--model", type=_user_path, help="local model directory (as model.path=DIR)")
+    sy.add_argument("--out", type=_user_path, help="output folder (as out=DIR)")
+    sy.add_argument("--quiet", action="store_true", help="no progress bar")
+    sy.add_argument("overrides", nargs="*", help="key=value, e.g. qa_per_document=5 temperature=0")
+    sy.set_defaults(func=cmd_synth)
     return p
 
 

@@ -17,6 +17,7 @@ POINTS = (
     "stage_end",  # a stage's final weights are written, done.json not yet
     "eval",  # evaluation has answered the questions, results not yet written
     "results_write",  # predictions.jsonl is written, results.json not yet
+    "synth_document",  # `knowlearn synth` saved one more document's generations
 )
 _passed: dict[str, int] = {}
 
