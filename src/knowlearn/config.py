@@ -135,6 +135,9 @@ class SAMConfig:
     every: int = 1  # a SAM step every k steps, plain steps in between (amortizes the 2x cost)
     sync: str = "global"  # many processes: global = same e as one process; local = each rank's own
     stages: tuple[str, ...] = ("cpt", "it")  # which stages use SAM
+    # ASAM scales "weights" (names containing "weight", the official ASAM) or "all" tensors,
+    # biases included. Hashed only for ASAM: plain SAM's cache keys are as before.
+    adaptive_scope: str = field(default="weights", metadata={"hash": lambda sam: sam.adaptive})
 
 
 @dataclass
@@ -323,6 +326,11 @@ class RunConfig:
                 "optim.sam.sync",
                 self.optim.sam.sync in ("global", "local"),
                 "must be global or local",
+            ),
+            (
+                "optim.sam.adaptive_scope",
+                self.optim.sam.adaptive_scope in ("weights", "all"),
+                "must be weights or all",
             ),
             (
                 "optim.sam.stages",

@@ -64,16 +64,26 @@ def test_rho_zero_is_the_base_step() -> None:
     assert not torch.equal(_flat(m_sam), _flat(_mlp()))  # it did train
 
 
-@pytest.mark.parametrize("adaptive", [False, True])
-def test_quadratic_matches_closed_form(adaptive: bool) -> None:
-    """L(w) = 0.5 w^T A w, SGD(lr): w' = w - lr * A (w + e); w split over two tensors."""
+@pytest.mark.parametrize(
+    ("adaptive", "scope"), [(False, "weights"), (True, "weights"), (True, "all")]
+)
+def test_quadratic_matches_closed_form(adaptive: bool, scope: str) -> None:
+    """L(w) = 0.5 w^T A w, SGD(lr): w' = w - lr * A (w + e); w split over a tensor named
+    "weight" and one named "bias" (which ASAM's default scope leaves at T = 1)."""
     torch.manual_seed(0)
     d, rho, lr, eta = 5, 0.3, 0.1, 0.01
     m = torch.randn(d, d, dtype=torch.float64)
     a = m @ m.T + torch.eye(d, dtype=torch.float64)
     w0 = torch.randn(d, dtype=torch.float64)
     w1, w2 = nn.Parameter(w0[:3].clone()), nn.Parameter(w0[3:].clone())
-    sam = SAM(torch.optim.SGD([w1, w2], lr=lr), rho=rho, adaptive=adaptive, eta=eta)
+    sam = SAM(
+        torch.optim.SGD([w1, w2], lr=lr),
+        rho=rho,
+        adaptive=adaptive,
+        eta=eta,
+        adaptive_scope=scope,
+        param_names=[("layer.weight", w1), ("layer.bias", w2)],
+    )
 
     def loss(_: object) -> torch.Tensor:
         w = torch.cat([w1, w2])
@@ -84,6 +94,8 @@ def test_quadratic_matches_closed_form(adaptive: bool) -> None:
     g = a @ w0
     if adaptive:
         t = w0.abs() + eta
+        if scope == "weights":
+            t[3:] = 1.0
         e = rho * t**2 * g / torch.linalg.vector_norm(t * g)
     else:
         e = rho * g / torch.linalg.vector_norm(g)
@@ -458,3 +470,115 @@ def test_no_copy_or_gradients_kept_between_steps() -> None:
     sam_step(sam, [_batch(0)], _mse(model))
     assert sam._backup == [] and not sam.is_perturbed
     assert all(p.grad is None for p in model.parameters())
+
+
+# --- fine print: ASAM's scope, dropout masks --------------------------------------------------
+
+
+def _tiny_qwen2(seed: int = 0, dropout: float = 0.0) -> nn.Module:
+    """A tiny Qwen2: q/k/v projections have biases, as in the real model."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(seed)
+    cfg = Qwen2Config(
+        vocab_size=64,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        attention_dropout=dropout,
+    )
+    return Qwen2ForCausalLM(cfg)
+
+
+def _tokens(seed: int = 0) -> torch.Tensor:
+    return torch.randint(0, 64, (2, 12), generator=torch.Generator().manual_seed(seed))
+
+
+def _official_asam_perturbation(
+    model: nn.Module, rho: float, eta: float
+) -> dict[str, torch.Tensor]:
+    """e as the official ASAM code (SamsungLabs/ASAM, `ascent_step`) computes it: T = |w| +
+    eta for names containing "weight", T = 1 otherwise; e = rho T^2 g / ||T g||."""
+    scaled = {}
+    for n, p in model.named_parameters():
+        t = p.detach().abs() + eta if "weight" in n else torch.ones_like(p)
+        scaled[n] = (p.grad * t, t)
+    norm = torch.norm(torch.stack([torch.norm(tg) for tg, _ in scaled.values()])) + 1e-16
+    return {n: tg * t * (rho / norm) for n, (tg, t) in scaled.items()}
+
+
+@pytest.mark.parametrize("scope", ["weights", "all"])
+def test_asam_scope_matches_the_official_rule(scope: str) -> None:
+    """Default scope: the official ASAM (biases unscaled); "all": every tensor scaled."""
+    rho, eta = 0.5, 0.01
+    model = _tiny_qwen2().double()  # fp64: (w + e) - w recovers e to 1e-12
+    assert any(n.endswith("q_proj.bias") for n, _ in model.named_parameters())
+    sam = SAM(
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        rho=rho,
+        adaptive=True,
+        eta=eta,
+        adaptive_scope=scope,
+        param_names=model.named_parameters(),
+    )
+    ids = _tokens()
+    model(input_ids=ids, labels=ids).loss.backward()
+    w = {n: p.detach().clone() for n, p in model.named_parameters()}
+    if scope == "weights":
+        expected = _official_asam_perturbation(model, rho, eta)
+    else:
+        ts = {n: p.detach().abs() + eta for n, p in model.named_parameters()}
+        gs = {n: p.grad.clone() for n, p in model.named_parameters()}
+        norm = torch.sqrt(sum((ts[n] * gs[n]).pow(2).sum() for n in gs))
+        expected = {n: rho * ts[n] ** 2 * gs[n] / norm for n in gs}
+    sam.perturb()
+    for n, p in model.named_parameters():
+        torch.testing.assert_close(p.detach() - w[n], expected[n], rtol=1e-9, atol=1e-12)
+    sam.unperturb()
+
+
+def test_asam_without_names_is_refused_unless_scope_all() -> None:
+    params = list(_mlp().parameters())
+    with pytest.raises(SAMConfigError, match="param_names"):
+        SAM(torch.optim.SGD(params, lr=0.1), adaptive=True)
+    with pytest.raises(SAMConfigError, match="adaptive_scope"):
+        SAM(torch.optim.SGD(params, lr=0.1), adaptive=True, adaptive_scope="biases")
+    SAM(torch.optim.SGD(params, lr=0.1), adaptive=True, adaptive_scope="all")
+    SAM(torch.optim.SGD(params, lr=0.1), adaptive=False)  # plain SAM needs no names
+
+
+def test_both_passes_draw_the_same_dropout_masks() -> None:
+    """rho = 0 with dropout: SAM's step equals the plain step that drew the same masks (it
+    would not if the second pass drew fresh masks), and the RNG ends where the plain one does."""
+    m_sam, m_ref = _tiny_qwen2(dropout=0.3), _tiny_qwen2(dropout=0.3)
+    sam, ref = SAM(_adamw(m_sam), rho=0.0), _adamw(m_ref)
+    ids = _tokens()
+    for step in range(2):
+        torch.manual_seed(100 + step)
+        sam_step(sam, [ids], lambda x: m_sam(input_ids=x, labels=x).loss)
+        after_sam = torch.get_rng_state()
+        torch.manual_seed(100 + step)
+        ref.zero_grad()
+        m_ref(input_ids=ids, labels=ids).loss.backward()
+        ref.step()
+        assert torch.equal(after_sam, torch.get_rng_state())
+    torch.testing.assert_close(_flat(m_sam), _flat(m_ref), rtol=0, atol=0)
+
+
+def test_closure_step_reuses_the_dropout_masks() -> None:
+    m_a, m_b = _tiny_qwen2(dropout=0.3), _tiny_qwen2(dropout=0.3)
+    s_a, s_b = SAM(_adamw(m_a), rho=RHO), SAM(_adamw(m_b), rho=RHO)
+    ids = _tokens()
+    torch.manual_seed(7)
+    sam_step(s_a, [ids], lambda x: m_a(input_ids=x, labels=x).loss)
+
+    def closure() -> torch.Tensor:
+        loss = m_b(input_ids=ids, labels=ids).loss
+        loss.backward()
+        return loss
+
+    torch.manual_seed(7)
+    s_b.step(closure)
+    torch.testing.assert_close(_flat(m_a), _flat(m_b), rtol=0, atol=0)

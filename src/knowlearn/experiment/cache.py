@@ -22,14 +22,16 @@ from typing import Any
 def digest(obj: Any) -> str:
     """A short stable hash of a JSON-able object (dataclasses allowed). A dataclass field
     with metadata {"hash": False} is left out: it only sets other fields, which are hashed
-    (and leaving it out keeps the keys of stages cached before it existed)."""
+    (and leaving it out keeps the keys of stages cached before it existed). {"hash": f}
+    hashes the field only where f(the dataclass) is true: an option that matters only in
+    some settings keeps the keys of the others."""
 
     def plain(x: Any) -> Any:
         if dataclasses.is_dataclass(x) and not isinstance(x, type):
             return {
                 f.name: plain(getattr(x, f.name))
                 for f in dataclasses.fields(x)
-                if f.metadata.get("hash", True)
+                if _hashed(f, x)
             }
         if isinstance(x, dict):
             return {str(k): plain(v) for k, v in x.items()}
@@ -40,6 +42,11 @@ def digest(obj: Any) -> str:
         return x
 
     return hashlib.sha256(json.dumps(plain(obj), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _hashed(f: dataclasses.Field[Any], obj: Any) -> bool:
+    rule = f.metadata.get("hash", True)
+    return bool(rule(obj)) if callable(rule) else bool(rule)
 
 
 def file_digest(path: str | Path | None) -> str | None:

@@ -212,7 +212,15 @@ def train_stage(
     sharp = None
     if use_sam:
         check_precision(acc.mixed_precision)
-        sharp = SAM(optimizer, rho=sam.rho, adaptive=sam.adaptive, every=sam.every, sync=sam.sync)
+        sharp = SAM(
+            optimizer,
+            rho=sam.rho,
+            adaptive=sam.adaptive,
+            every=sam.every,
+            sync=sam.sync,
+            adaptive_scope=sam.adaptive_scope,
+            param_names=acc.unwrap_model(model).named_parameters(),
+        )
         sharp.step_count = start
 
     def global_sums(*xs: float) -> list[float]:
