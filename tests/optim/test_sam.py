@@ -582,3 +582,140 @@ def test_closure_step_reuses_the_dropout_masks() -> None:
     torch.manual_seed(7)
     s_b.step(closure)
     torch.testing.assert_close(_flat(m_a), _flat(m_b), rtol=0, atol=0)
+
+
+# --- sharded parameters (FSDP2, two gloo processes) -----------------------------------------
+
+
+def _norm_mlp(seed: int = 0) -> nn.Module:
+    """Linear layers with biases and a LayerNorm: ASAM's scope matters here."""
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(4, 16), nn.LayerNorm(16), nn.Tanh(), nn.Linear(16, 1))
+
+
+FSDP_SETTINGS = {
+    "sam": dict(rho=RHO),
+    "asam": dict(rho=0.5, adaptive=True),
+    "asam_all": dict(rho=0.5, adaptive=True, adaptive_scope="all"),
+}
+
+
+def _sam_for(model: nn.Module, setting: str) -> SAM:
+    return SAM(_adamw(model), **FSDP_SETTINGS[setting], param_names=model.named_parameters())
+
+
+def _fsdp_run(rank: int, setting: str) -> dict[str, torch.Tensor]:
+    """DDP_STEPS SAM steps, 2 micro-batches each, on this rank's half of each batch, with
+    the MLP sharded by fully_shard; counts the perturbation's all_reduces and copy size."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    from knowlearn.train.sharding import full_state_dict, no_gradient_sync
+
+    model = _norm_mlp()
+    mesh = init_device_mesh("cpu", (WORLD,))
+    for layer in (model[0], model[3]):
+        fully_shard(layer, mesh=mesh)
+    fully_shard(model, mesh=mesh)
+    with pytest.raises(SAMConfigError, match="replicated"):  # shards are not replicas
+        SAM(_adamw(model), sync="local")
+    sam = _sam_for(model, setting)
+    assert sam.sharded
+    real_all_reduce, real_perturb = dist.all_reduce, sam.perturb
+    reduces, copies = [0], []
+
+    def counting_all_reduce(*args: object, **kwargs: object) -> object:
+        reduces[0] += 1
+        return real_all_reduce(*args, **kwargs)
+
+    def perturb() -> None:
+        before = reduces[0]
+        real_perturb()
+        assert reduces[0] - before == 1, "the norm took more than one all_reduce"
+        copies.append(sum(saved.numel() * saved.element_size() for _, saved in sam._backup))
+
+    sam.perturb = perturb  # type: ignore[method-assign]
+    norms = []
+    dist.all_reduce = counting_all_reduce
+    try:
+        for step in range(DDP_STEPS):
+            x, y = _batch(step)
+            mine = (x[rank * 4 : rank * 4 + 4], y[rank * 4 : rank * 4 + 4])
+            sam_step(sam, _split(mine, 2), _mse(model), no_sync=lambda: no_gradient_sync(model))
+            norms.append(sam.last_grad_norm)
+    finally:
+        dist.all_reduce = real_all_reduce
+    full = full_state_dict(model)
+    full_bytes = sum(t.numel() * t.element_size() for t in _norm_mlp().parameters())
+    return {
+        "params": torch.cat([full[k].reshape(-1) for k in _norm_mlp().state_dict()])
+        if rank == 0
+        else torch.zeros(0),
+        "norms": torch.tensor(norms, dtype=torch.float64),
+        "copy_share": torch.tensor(max(copies) / full_bytes, dtype=torch.float64),
+    }
+
+
+def _fsdp_worker(rank: int, port: int, out: str) -> None:
+    torch.set_num_threads(1)
+    dist.init_process_group(
+        "gloo",
+        init_method=f"tcp://127.0.0.1:{port}",
+        rank=rank,
+        world_size=WORLD,
+        timeout=timedelta(seconds=60),
+    )
+    try:
+        results = {s: _fsdp_run(rank, s) for s in FSDP_SETTINGS}
+        torch.save(results, Path(out) / f"fsdp{rank}.pt")
+        dist.barrier()  # leave together (see _ddp_worker)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_sharded_sam_equals_one_process_with_one_all_reduce_and_a_half_copy(
+    tmp_path: Path,
+) -> None:
+    """FSDP2 shards: e from the local shards (norm: one all_reduce), perturbed and restored
+    in place; equals one process with the full batch, for SAM and both ASAM scopes. Each
+    rank's saved copy is its shard: about 1/2 of the parameters, the two halves the whole."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    mp.spawn(_fsdp_worker, args=(_free_port(), str(tmp_path)), nprocs=WORLD, join=True)
+    ranks = [torch.load(tmp_path / f"fsdp{r}.pt", weights_only=True) for r in range(WORLD)]
+    for setting in FSDP_SETTINGS:
+        ref = _norm_mlp()
+        sam, norms = _sam_for(ref, setting), []
+        for step in range(DDP_STEPS):
+            sam_step(sam, [_batch(step)], _mse(ref))
+            norms.append(sam.last_grad_norm)
+        torch.testing.assert_close(ranks[0][setting]["params"], _flat(ref), rtol=0, atol=1e-6)
+        for r in ranks:
+            torch.testing.assert_close(
+                r[setting]["norms"], torch.tensor(norms, dtype=torch.float64), rtol=1e-6, atol=0
+            )  # fp32 gradients summed in another order
+        shares = [float(r[setting]["copy_share"]) for r in ranks]
+        assert all(0.4 < s < 0.6 for s in shares), shares
+        assert sum(shares) == pytest.approx(1.0), shares
+
+
+# --- cheap SAM: the perturbation from part of the batch --------------------------------------
+
+
+def test_perturbation_from_a_subset_then_the_whole_batch() -> None:
+    """perturb_with: e from the subset's gradient (its scale does not matter), g_sam and the
+    step from the whole batch; the loss returned is the second pass's (at w + e)."""
+    m_cheap, m_hand = _mlp(), _mlp()
+    cheap, hand = SAM(_adamw(m_cheap), rho=RHO), SAM(_adamw(m_hand), rho=RHO)
+    for step in range(2):
+        batch = _batch(step)
+        subset = (batch[0][:2], batch[1][:2])
+        loss = sam_step(cheap, [batch], _mse(m_cheap), perturb_with=[subset])
+
+        hand.zero_grad()
+        (3.0 * _mse(m_hand)(subset)).backward()  # any scale: e = rho g / ||g||
+        hand.perturb()
+        at_w_plus_e = _mse(m_hand)(batch)
+        at_w_plus_e.backward()
+        hand.step()
+        assert loss == pytest.approx(float(at_w_plus_e), rel=1e-6)
+    torch.testing.assert_close(_flat(m_cheap), _flat(m_hand), rtol=1e-6, atol=1e-7)

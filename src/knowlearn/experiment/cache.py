@@ -29,9 +29,7 @@ def digest(obj: Any) -> str:
     def plain(x: Any) -> Any:
         if dataclasses.is_dataclass(x) and not isinstance(x, type):
             return {
-                f.name: plain(getattr(x, f.name))
-                for f in dataclasses.fields(x)
-                if _hashed(f, x)
+                f.name: plain(getattr(x, f.name)) for f in dataclasses.fields(x) if _hashed(f, x)
             }
         if isinstance(x, dict):
             return {str(k): plain(v) for k, v in x.items()}

@@ -520,6 +520,7 @@ def sam_step(
     no_sync: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext,
     clip: Callable[[], Any] | None = None,
     average: bool = True,
+    perturb_with: Sequence[Any] | None = None,
 ) -> float:
     """One optimizer step (SAM or, per `sam.every`, plain) over an optimizer batch.
 
@@ -537,8 +538,14 @@ def sam_step(
     backward=accelerator.backward, no_sync=lambda: accelerator.no_sync(model), and keep the
     Accelerator's gradient_accumulation_steps at 1 (its backward would divide again).
 
+    `perturb_with`: the micro-batches of the first pass, when it should see only part of the
+    batch (cheap SAM: e from a subset, as Foret et al.'s m-sharpness; e = rho g / ||g|| does
+    not depend on the gradient's scale, so any normalization will do). The second pass and
+    the step still use all of `micro_batches`.
+
     Returns this process's first-pass loss (the loss at w, the one to log): the sum of the
-    backpropagated micro-batch losses, i.e. their mean when `average`.
+    backpropagated micro-batch losses, i.e. their mean when `average`. With `perturb_with`
+    the first pass saw a subset, so the second pass's (at w + e, whole batch) is returned.
     """
     n = len(micro_batches)
     if n == 0:
@@ -557,19 +564,20 @@ def sam_step(
             losses.append(loss.detach().float().reshape(()))
 
     sam_this_step = sam.next_step_is_sam
+    first = micro_batches if perturb_with is None else perturb_with
     if sam_this_step:
         rng = _rng_state()
-        for i, mb in enumerate(micro_batches):
+        for i, mb in enumerate(first):
             # Sharded, the last micro-batch syncs: FSDP's reduce-scatter gives each rank its
             # shard of the global gradient. Replicated (DDP), perturb() syncs what it needs.
-            last_syncs = sam.sharded and i == n - 1
+            last_syncs = sam.sharded and i == len(first) - 1
             with contextlib.nullcontext() if last_syncs else no_sync():
-                run(mb, True)
+                run(mb, perturb_with is None)
         sam.perturb()
         _set_rng_state(rng)  # the second pass draws the same dropout masks as the first
     for i, mb in enumerate(micro_batches):
         with no_sync() if i < n - 1 else contextlib.nullcontext():
-            run(mb, not sam_this_step)
+            run(mb, not sam_this_step or perturb_with is not None)
     if clip is not None:
         clip()
     sam.step()
