@@ -44,6 +44,9 @@ def test_saved_config_loads_back_identically(tmp_path):
         ("data.renderings=0", "data.renderings", ">= 1"),
         ("data.fullname=3", "data.fullname", "expected bool"),
         ("cpt.betas=[0.9]", "cpt.betas", "list of 2"),
+        ("optim.sam.perturb_fraction=0", "optim.sam.perturb_fraction", "(0, 1]"),
+        ("optim.sam.adaptive_scope=biases", "optim.sam.adaptive_scope", "weights or all"),
+        ("shard=maybe", "shard", "expected bool"),
     ],
 )
 def test_bad_config_values_name_the_field(override, field, words):

@@ -139,6 +139,14 @@ class SAMConfig:
     every: int = 1  # a SAM step every k steps, plain steps in between (amortizes the 2x cost)
     sync: str = "global"  # many processes: global = same e as one process; local = each rank's own
     stages: tuple[str, ...] = ("cpt", "it")  # which stages use SAM
+    # ASAM scales "weights" (names containing "weight", the official ASAM) or "all" tensors,
+    # biases included. Hashed only for ASAM: plain SAM's cache keys are as before.
+    adaptive_scope: str = field(default="weights", metadata={"hash": lambda sam: sam.adaptive})
+    # Cheap SAM: the first pass (which gives e) sees only this share of each micro-batch's
+    # examples; the cost falls from 2x toward (1 + share)x. Hashed only when below 1.
+    perturb_fraction: float = field(
+        default=1.0, metadata={"hash": lambda sam: sam.perturb_fraction != 1.0}
+    )
 
 
 @dataclass
@@ -191,6 +199,9 @@ class RunConfig:
         "standard"  # standard (CPT -> IT) | pit (IT on train entities -> CPT) | mix (one stage)
     )
     mix_qa: int = 0  # train QA pairs mixed into the document stage (PIT mixes 64)
+    # Under `accelerate launch` with N > 1 processes: shard parameters, gradients, AdamW and
+    # SAM states N ways (FSDP2) in CPT and IT. Same results as unsharded, to float noise.
+    shard: bool = False
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     cpt: StageConfig = field(default_factory=_cpt_default)
@@ -327,6 +338,16 @@ class RunConfig:
                 "optim.sam.sync",
                 self.optim.sam.sync in ("global", "local"),
                 "must be global or local",
+            ),
+            (
+                "optim.sam.perturb_fraction",
+                0 < self.optim.sam.perturb_fraction <= 1,
+                "must be in (0, 1]",
+            ),
+            (
+                "optim.sam.adaptive_scope",
+                self.optim.sam.adaptive_scope in ("weights", "all"),
+                "must be weights or all",
             ),
             (
                 "optim.sam.stages",

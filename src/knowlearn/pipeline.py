@@ -940,6 +940,7 @@ def _run(
                 sam=spec.sam,
                 lora=cfg.model.lora,
                 epoch_eval=spec.epoch_eval,
+                shard=cfg.shard,
             ),
             main=main,
         )

@@ -1,9 +1,38 @@
-"""Stage keys: fields added to a config later keep the keys of stages cached before them."""
+"""Stage keys: fields and options added later keep the keys of stages cached before them."""
 
 import dataclasses
 
-from knowlearn.config import FormatConfig, StageConfig
+from knowlearn.config import FormatConfig, SAMConfig, StageConfig
 from knowlearn.experiment.cache import digest
+
+# Digests computed before adaptive_scope existed (commit 72e2f73).
+BEFORE = {
+    "default": "5f0981e26cf2e6c6",
+    "sam_0.05": "7480d70e98401dba",
+    "asam_0.5": "a1ab8877b0498d0c",
+}
+
+
+def test_plain_sam_keys_are_unchanged_by_the_new_options():
+    assert digest(SAMConfig()) == BEFORE["default"]
+    assert digest(SAMConfig(rho=0.05)) == BEFORE["sam_0.05"]
+
+
+def test_asam_keys_change_because_its_default_scope_changed():
+    """ASAM used to scale biases too; its default now leaves them unscaled (other results)."""
+    asam = SAMConfig(rho=0.5, adaptive=True)
+    assert digest(asam) != BEFORE["asam_0.5"]
+    assert digest(asam) != digest(dataclasses.replace(asam, adaptive_scope="all"))
+
+
+def test_a_field_hashed_only_where_its_rule_holds():
+    @dataclasses.dataclass
+    class Options:
+        on: bool = False
+        detail: int = dataclasses.field(default=1, metadata={"hash": lambda o: o.on})
+
+    assert digest(Options(detail=2)) == digest(Options(detail=1))
+    assert digest(Options(on=True, detail=2)) != digest(Options(on=True, detail=1))
 
 
 def _without(obj, *names):

@@ -64,16 +64,26 @@ def test_rho_zero_is_the_base_step() -> None:
     assert not torch.equal(_flat(m_sam), _flat(_mlp()))  # it did train
 
 
-@pytest.mark.parametrize("adaptive", [False, True])
-def test_quadratic_matches_closed_form(adaptive: bool) -> None:
-    """L(w) = 0.5 w^T A w, SGD(lr): w' = w - lr * A (w + e); w split over two tensors."""
+@pytest.mark.parametrize(
+    ("adaptive", "scope"), [(False, "weights"), (True, "weights"), (True, "all")]
+)
+def test_quadratic_matches_closed_form(adaptive: bool, scope: str) -> None:
+    """L(w) = 0.5 w^T A w, SGD(lr): w' = w - lr * A (w + e); w split over a tensor named
+    "weight" and one named "bias" (which ASAM's default scope leaves at T = 1)."""
     torch.manual_seed(0)
     d, rho, lr, eta = 5, 0.3, 0.1, 0.01
     m = torch.randn(d, d, dtype=torch.float64)
     a = m @ m.T + torch.eye(d, dtype=torch.float64)
     w0 = torch.randn(d, dtype=torch.float64)
     w1, w2 = nn.Parameter(w0[:3].clone()), nn.Parameter(w0[3:].clone())
-    sam = SAM(torch.optim.SGD([w1, w2], lr=lr), rho=rho, adaptive=adaptive, eta=eta)
+    sam = SAM(
+        torch.optim.SGD([w1, w2], lr=lr),
+        rho=rho,
+        adaptive=adaptive,
+        eta=eta,
+        adaptive_scope=scope,
+        param_names=[("layer.weight", w1), ("layer.bias", w2)],
+    )
 
     def loss(_: object) -> torch.Tensor:
         w = torch.cat([w1, w2])
@@ -84,6 +94,8 @@ def test_quadratic_matches_closed_form(adaptive: bool) -> None:
     g = a @ w0
     if adaptive:
         t = w0.abs() + eta
+        if scope == "weights":
+            t[3:] = 1.0
         e = rho * t**2 * g / torch.linalg.vector_norm(t * g)
     else:
         e = rho * g / torch.linalg.vector_norm(g)
@@ -458,3 +470,252 @@ def test_no_copy_or_gradients_kept_between_steps() -> None:
     sam_step(sam, [_batch(0)], _mse(model))
     assert sam._backup == [] and not sam.is_perturbed
     assert all(p.grad is None for p in model.parameters())
+
+
+# --- fine print: ASAM's scope, dropout masks --------------------------------------------------
+
+
+def _tiny_qwen2(seed: int = 0, dropout: float = 0.0) -> nn.Module:
+    """A tiny Qwen2: q/k/v projections have biases, as in the real model."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(seed)
+    cfg = Qwen2Config(
+        vocab_size=64,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        attention_dropout=dropout,
+    )
+    return Qwen2ForCausalLM(cfg)
+
+
+def _tokens(seed: int = 0) -> torch.Tensor:
+    return torch.randint(0, 64, (2, 12), generator=torch.Generator().manual_seed(seed))
+
+
+def _official_asam_perturbation(
+    model: nn.Module, rho: float, eta: float
+) -> dict[str, torch.Tensor]:
+    """e as the official ASAM code (SamsungLabs/ASAM, `ascent_step`) computes it: T = |w| +
+    eta for names containing "weight", T = 1 otherwise; e = rho T^2 g / ||T g||."""
+    scaled = {}
+    for n, p in model.named_parameters():
+        t = p.detach().abs() + eta if "weight" in n else torch.ones_like(p)
+        scaled[n] = (p.grad * t, t)
+    norm = torch.norm(torch.stack([torch.norm(tg) for tg, _ in scaled.values()])) + 1e-16
+    return {n: tg * t * (rho / norm) for n, (tg, t) in scaled.items()}
+
+
+@pytest.mark.parametrize("scope", ["weights", "all"])
+def test_asam_scope_matches_the_official_rule(scope: str) -> None:
+    """Default scope: the official ASAM (biases unscaled); "all": every tensor scaled."""
+    rho, eta = 0.5, 0.01
+    model = _tiny_qwen2().double()  # fp64: (w + e) - w recovers e to 1e-12
+    assert any(n.endswith("q_proj.bias") for n, _ in model.named_parameters())
+    sam = SAM(
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        rho=rho,
+        adaptive=True,
+        eta=eta,
+        adaptive_scope=scope,
+        param_names=model.named_parameters(),
+    )
+    ids = _tokens()
+    model(input_ids=ids, labels=ids).loss.backward()
+    w = {n: p.detach().clone() for n, p in model.named_parameters()}
+    if scope == "weights":
+        expected = _official_asam_perturbation(model, rho, eta)
+    else:
+        ts = {n: p.detach().abs() + eta for n, p in model.named_parameters()}
+        gs = {n: p.grad.clone() for n, p in model.named_parameters()}
+        norm = torch.sqrt(sum((ts[n] * gs[n]).pow(2).sum() for n in gs))
+        expected = {n: rho * ts[n] ** 2 * gs[n] / norm for n in gs}
+    sam.perturb()
+    for n, p in model.named_parameters():
+        torch.testing.assert_close(p.detach() - w[n], expected[n], rtol=1e-9, atol=1e-12)
+    sam.unperturb()
+
+
+def test_asam_without_names_is_refused_unless_scope_all() -> None:
+    params = list(_mlp().parameters())
+    with pytest.raises(SAMConfigError, match="param_names"):
+        SAM(torch.optim.SGD(params, lr=0.1), adaptive=True)
+    with pytest.raises(SAMConfigError, match="adaptive_scope"):
+        SAM(torch.optim.SGD(params, lr=0.1), adaptive=True, adaptive_scope="biases")
+    SAM(torch.optim.SGD(params, lr=0.1), adaptive=True, adaptive_scope="all")
+    SAM(torch.optim.SGD(params, lr=0.1), adaptive=False)  # plain SAM needs no names
+
+
+def test_both_passes_draw_the_same_dropout_masks() -> None:
+    """rho = 0 with dropout: SAM's step equals the plain step that drew the same masks (it
+    would not if the second pass drew fresh masks), and the RNG ends where the plain one does."""
+    m_sam, m_ref = _tiny_qwen2(dropout=0.3), _tiny_qwen2(dropout=0.3)
+    sam, ref = SAM(_adamw(m_sam), rho=0.0), _adamw(m_ref)
+    ids = _tokens()
+    for step in range(2):
+        torch.manual_seed(100 + step)
+        sam_step(sam, [ids], lambda x: m_sam(input_ids=x, labels=x).loss)
+        after_sam = torch.get_rng_state()
+        torch.manual_seed(100 + step)
+        ref.zero_grad()
+        m_ref(input_ids=ids, labels=ids).loss.backward()
+        ref.step()
+        assert torch.equal(after_sam, torch.get_rng_state())
+    torch.testing.assert_close(_flat(m_sam), _flat(m_ref), rtol=0, atol=0)
+
+
+def test_closure_step_reuses_the_dropout_masks() -> None:
+    m_a, m_b = _tiny_qwen2(dropout=0.3), _tiny_qwen2(dropout=0.3)
+    s_a, s_b = SAM(_adamw(m_a), rho=RHO), SAM(_adamw(m_b), rho=RHO)
+    ids = _tokens()
+    torch.manual_seed(7)
+    sam_step(s_a, [ids], lambda x: m_a(input_ids=x, labels=x).loss)
+
+    def closure() -> torch.Tensor:
+        loss = m_b(input_ids=ids, labels=ids).loss
+        loss.backward()
+        return loss
+
+    torch.manual_seed(7)
+    s_b.step(closure)
+    torch.testing.assert_close(_flat(m_a), _flat(m_b), rtol=0, atol=0)
+
+
+# --- sharded parameters (FSDP2, two gloo processes) -----------------------------------------
+
+
+def _norm_mlp(seed: int = 0) -> nn.Module:
+    """Linear layers with biases and a LayerNorm: ASAM's scope matters here."""
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(4, 16), nn.LayerNorm(16), nn.Tanh(), nn.Linear(16, 1))
+
+
+FSDP_SETTINGS = {
+    "sam": dict(rho=RHO),
+    "asam": dict(rho=0.5, adaptive=True),
+    "asam_all": dict(rho=0.5, adaptive=True, adaptive_scope="all"),
+}
+
+
+def _sam_for(model: nn.Module, setting: str) -> SAM:
+    return SAM(_adamw(model), **FSDP_SETTINGS[setting], param_names=model.named_parameters())
+
+
+def _fsdp_run(rank: int, setting: str) -> dict[str, torch.Tensor]:
+    """DDP_STEPS SAM steps, 2 micro-batches each, on this rank's half of each batch, with
+    the MLP sharded by fully_shard; counts the perturbation's all_reduces and copy size."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    from knowlearn.train.sharding import full_state_dict, no_gradient_sync
+
+    model = _norm_mlp()
+    mesh = init_device_mesh("cpu", (WORLD,))
+    for layer in (model[0], model[3]):
+        fully_shard(layer, mesh=mesh)
+    fully_shard(model, mesh=mesh)
+    with pytest.raises(SAMConfigError, match="replicated"):  # shards are not replicas
+        SAM(_adamw(model), sync="local")
+    sam = _sam_for(model, setting)
+    assert sam.sharded
+    real_all_reduce, real_perturb = dist.all_reduce, sam.perturb
+    reduces, copies = [0], []
+
+    def counting_all_reduce(*args: object, **kwargs: object) -> object:
+        reduces[0] += 1
+        return real_all_reduce(*args, **kwargs)
+
+    def perturb() -> None:
+        before = reduces[0]
+        real_perturb()
+        assert reduces[0] - before == 1, "the norm took more than one all_reduce"
+        copies.append(sum(saved.numel() * saved.element_size() for _, saved in sam._backup))
+
+    sam.perturb = perturb  # type: ignore[method-assign]
+    norms = []
+    dist.all_reduce = counting_all_reduce
+    try:
+        for step in range(DDP_STEPS):
+            x, y = _batch(step)
+            mine = (x[rank * 4 : rank * 4 + 4], y[rank * 4 : rank * 4 + 4])
+            sam_step(sam, _split(mine, 2), _mse(model), no_sync=lambda: no_gradient_sync(model))
+            norms.append(sam.last_grad_norm)
+    finally:
+        dist.all_reduce = real_all_reduce
+    full = full_state_dict(model)
+    full_bytes = sum(t.numel() * t.element_size() for t in _norm_mlp().parameters())
+    return {
+        "params": torch.cat([full[k].reshape(-1) for k in _norm_mlp().state_dict()])
+        if rank == 0
+        else torch.zeros(0),
+        "norms": torch.tensor(norms, dtype=torch.float64),
+        "copy_share": torch.tensor(max(copies) / full_bytes, dtype=torch.float64),
+    }
+
+
+def _fsdp_worker(rank: int, port: int, out: str) -> None:
+    torch.set_num_threads(1)
+    dist.init_process_group(
+        "gloo",
+        init_method=f"tcp://127.0.0.1:{port}",
+        rank=rank,
+        world_size=WORLD,
+        timeout=timedelta(seconds=60),
+    )
+    try:
+        results = {s: _fsdp_run(rank, s) for s in FSDP_SETTINGS}
+        torch.save(results, Path(out) / f"fsdp{rank}.pt")
+        dist.barrier()  # leave together (see _ddp_worker)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_sharded_sam_equals_one_process_with_one_all_reduce_and_a_half_copy(
+    tmp_path: Path,
+) -> None:
+    """FSDP2 shards: e from the local shards (norm: one all_reduce), perturbed and restored
+    in place; equals one process with the full batch, for SAM and both ASAM scopes. Each
+    rank's saved copy is its shard: about 1/2 of the parameters, the two halves the whole."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    mp.spawn(_fsdp_worker, args=(_free_port(), str(tmp_path)), nprocs=WORLD, join=True)
+    ranks = [torch.load(tmp_path / f"fsdp{r}.pt", weights_only=True) for r in range(WORLD)]
+    for setting in FSDP_SETTINGS:
+        ref = _norm_mlp()
+        sam, norms = _sam_for(ref, setting), []
+        for step in range(DDP_STEPS):
+            sam_step(sam, [_batch(step)], _mse(ref))
+            norms.append(sam.last_grad_norm)
+        torch.testing.assert_close(ranks[0][setting]["params"], _flat(ref), rtol=0, atol=1e-6)
+        for r in ranks:
+            torch.testing.assert_close(
+                r[setting]["norms"], torch.tensor(norms, dtype=torch.float64), rtol=1e-6, atol=0
+            )  # fp32 gradients summed in another order
+        shares = [float(r[setting]["copy_share"]) for r in ranks]
+        assert all(0.4 < s < 0.6 for s in shares), shares
+        assert sum(shares) == pytest.approx(1.0), shares
+
+
+# --- cheap SAM: the perturbation from part of the batch --------------------------------------
+
+
+def test_perturbation_from_a_subset_then_the_whole_batch() -> None:
+    """perturb_with: e from the subset's gradient (its scale does not matter), g_sam and the
+    step from the whole batch; the loss returned is the second pass's (at w + e)."""
+    m_cheap, m_hand = _mlp(), _mlp()
+    cheap, hand = SAM(_adamw(m_cheap), rho=RHO), SAM(_adamw(m_hand), rho=RHO)
+    for step in range(2):
+        batch = _batch(step)
+        subset = (batch[0][:2], batch[1][:2])
+        loss = sam_step(cheap, [batch], _mse(m_cheap), perturb_with=[subset])
+
+        hand.zero_grad()
+        (3.0 * _mse(m_hand)(subset)).backward()  # any scale: e = rho g / ||g||
+        hand.perturb()
+        at_w_plus_e = _mse(m_hand)(batch)
+        at_w_plus_e.backward()
+        hand.step()
+        assert loss == pytest.approx(float(at_w_plus_e), rel=1e-6)
+    torch.testing.assert_close(_flat(m_cheap), _flat(m_hand), rtol=1e-6, atol=1e-7)

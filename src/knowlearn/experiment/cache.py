@@ -20,18 +20,18 @@ from typing import Any
 
 
 def _hashed(f: dataclasses.Field[Any], obj: Any) -> bool:
-    """Whether a dataclass field enters the digest: metadata {"hash": False} never;
-    {"hash": "unless_default"} only when set to something else than its default (a field
-    added later then keeps the keys of everything cached before it existed)."""
+    """Whether a dataclass field enters the digest: metadata {"hash": False} never (it only
+    sets other fields); {"hash": "unless_default"} only when not at its default; {"hash": f}
+    only where f(the dataclass) is true (an option that matters only in some settings)."""
     rule = f.metadata.get("hash", True)
     if rule == "unless_default":
         return getattr(obj, f.name) != f.default
-    return bool(rule)
+    return bool(rule(obj)) if callable(rule) else bool(rule)
 
 
 def digest(obj: Any) -> str:
     """A short stable hash of a JSON-able object (dataclasses allowed); dataclass fields as
-    `_hashed` says (a field that only sets other fields is left out)."""
+    `_hashed` says, so a field added later keeps the keys of stages cached before it."""
 
     def plain(x: Any) -> Any:
         if dataclasses.is_dataclass(x) and not isinstance(x, type):

@@ -19,7 +19,17 @@ Choices made here, because the public implementations get them wrong:
   per (device, dtype) bucket (one in practice), so every rank applies the same `e` that one
   process with the whole batch would (`sync="global"`). `sync="local"` perturbs with each
   rank's own gradient instead (cheaper, ranks use different e; g_sam is still synced).
-  The second pass syncs as usual. FSDP/DTensor parameters are refused.
+  The second pass syncs as usual.
+* Sharded parameters (FSDP2 `fully_shard`, DTensors): the first pass syncs its last
+  micro-batch (FSDP reduce-scatters, so each rank holds its shard of the global mean
+  gradient); the norm is summed from the local shards with one all_reduce of one number;
+  perturbation, the saved copy and the restore touch only the local shard (1/N of the
+  parameters). Exact against one process; `sync="local"` is refused (ranks hold shards of
+  one replica, not replicas).
+* ASAM scales only tensors whose name contains "weight" (the official ASAM code; T = 1 for
+  biases); `adaptive_scope="all"` scales every tensor (davda54/sam's behaviour).
+* Both passes draw the same randomness (dropout masks): the RNG state before the first pass
+  is restored before the second, as Google's SAM code does.
 * Norms are computed in fp32, so bf16 weights/autocast are fine. fp16 with a GradScaler
   is refused (`check_precision`): the first-pass gradients would be scaled and possibly inf.
 * Parameters whose gradient is None (frozen, LoRA base weights, unused) are neither
@@ -48,6 +58,7 @@ from knowlearn.errors import KnowlearnError
 __all__ = ["SAM", "SAMConfigError", "check_precision", "sam_step"]
 
 _SYNC_MODES = ("global", "local")
+_ADAPTIVE_SCOPES = ("weights", "all")
 FP16_MESSAGE = "SAM does not support fp16 with a gradient scaler; use bf16 or fp32"
 
 
@@ -66,6 +77,38 @@ def check_precision(mixed_precision: str) -> None:
 
 def _is_dtensor(t: torch.Tensor) -> bool:
     return type(t).__name__ == "DTensor"
+
+
+def _local(t: torch.Tensor) -> torch.Tensor:
+    """This rank's shard of a DTensor (a view: writing it writes the parameter); else t."""
+    return t.to_local() if _is_dtensor(t) else t
+
+
+def _shard_group(params: Sequence[torch.Tensor]) -> Any:
+    """The process group the DTensor parameters are sharded over (None: not sharded).
+
+    Only 1-D meshes (FSDP2 full sharding): with HSDP's 2-D mesh the norm would need the
+    shard dimension's group alone.
+    """
+    meshes = {id(p.device_mesh): p.device_mesh for p in params if _is_dtensor(p)}
+    if not meshes:
+        return None
+    if len(meshes) > 1 or any(m.ndim != 1 for m in meshes.values()):
+        raise NotImplementedError("SAM supports parameters sharded over one 1-D device mesh")
+    return next(iter(meshes.values())).get_group()
+
+
+def _rng_state() -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+    """The CPU and (if in use) CUDA generator states: what dropout draws from."""
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    return torch.get_rng_state(), cuda
+
+
+def _set_rng_state(state: tuple[torch.Tensor, list[torch.Tensor] | None]) -> None:
+    cpu, cuda = state
+    torch.set_rng_state(cpu)
+    if cuda is not None:
+        torch.cuda.set_rng_state_all(cuda)
 
 
 def _wide(dtype: torch.dtype) -> torch.dtype:
@@ -103,6 +146,10 @@ class SAM(torch.optim.Optimizer):
         every: amortization. `sam_step` does a SAM step when `step_count % every == 0` and a
             plain base step (one pass) otherwise; both kinds count in `step_count`.
         eta: ASAM's stabilizer (Kwon et al.: 0.01).
+        adaptive_scope: which tensors ASAM scales by T: "weights" (default, as the official
+            ASAM: names containing "weight"; biases get T = 1) or "all" (every tensor).
+        param_names: (name, parameter) pairs, e.g. `model.named_parameters()`; ASAM with
+            scope "weights" needs them to tell weights from biases.
     """
 
     def __init__(
@@ -115,6 +162,8 @@ class SAM(torch.optim.Optimizer):
         *,
         every: int = 1,
         eta: float = 0.01,
+        adaptive_scope: str = "weights",
+        param_names: Iterable[tuple[str, torch.Tensor]] | None = None,
     ) -> None:
         if not isinstance(base_optimizer, torch.optim.Optimizer):
             raise TypeError(
@@ -132,6 +181,10 @@ class SAM(torch.optim.Optimizer):
             raise SAMConfigError(f"SAM sync must be one of {_SYNC_MODES}, got {sync!r}")
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise SAMConfigError(f"SAM every must be an integer >= 1, got {every!r}")
+        if adaptive_scope not in _ADAPTIVE_SCOPES:
+            raise SAMConfigError(
+                f"ASAM adaptive_scope must be one of {_ADAPTIVE_SCOPES}, got {adaptive_scope!r}"
+            )
         if getattr(base_optimizer, "scaler", None) is not None:
             # accelerate's AcceleratedOptimizer carries the fp16 GradScaler.
             raise SAMConfigError(FP16_MESSAGE)
@@ -143,6 +196,7 @@ class SAM(torch.optim.Optimizer):
         self.eta = float(eta)
         self.sync = sync
         self.every = every
+        self.adaptive_scope = adaptive_scope
         self.step_count = 0
         self.last_grad_norm: float | None = None  # the norm used by the last perturb()
         self._perturbed = False
@@ -164,6 +218,32 @@ class SAM(torch.optim.Optimizer):
             sync=sync,
             every=every,
         )
+        params = list(self._params())
+        self._group = _shard_group(params)
+        if self.sharded and sync == "local":
+            raise SAMConfigError(
+                "SAM sync='local' needs replicated parameters (DDP); sharded (FSDP) ranks "
+                "hold parts of one replica: use sync='global'"
+            )
+        self._unscaled = self._biases(params, param_names) if adaptive else set()
+
+    def _biases(
+        self, params: list[torch.Tensor], names: Iterable[tuple[str, torch.Tensor]] | None
+    ) -> set[int]:
+        """ids of the params ASAM leaves unscaled (T = 1): none with scope "all"; with scope
+        "weights", those whose name lacks "weight" (the official ASAM's rule)."""
+        if self.adaptive_scope == "all":
+            return set()
+        if names is None:
+            raise SAMConfigError(
+                "ASAM with adaptive_scope='weights' needs param_names (model.named_parameters()) "
+                "to tell weights from biases; or pass adaptive_scope='all'"
+            )
+        by_id = {id(p): n for n, p in names}
+        missing = [p for p in params if id(p) not in by_id]
+        if missing:
+            raise ValueError(f"param_names lacks {len(missing)} of the optimizer's parameters")
+        return {id(p) for p in params if "weight" not in by_id[id(p)]}
 
     # --- shared state with the base optimizer -------------------------------------------
 
@@ -208,6 +288,11 @@ class SAM(torch.optim.Optimizer):
         return self._perturbed
 
     @property
+    def sharded(self) -> bool:
+        """Whether the parameters are DTensor shards (FSDP2): each rank holds 1/N of them."""
+        return self._group is not None
+
+    @property
     def next_step_is_sam(self) -> bool:
         """Whether the next step (per `every`) is a SAM step rather than a plain one."""
         return self.step_count % self.every == 0
@@ -227,19 +312,21 @@ class SAM(torch.optim.Optimizer):
             p.grad = None
 
     def _gradients(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """(param, gradient to perturb with) for every param that counts.
+        """(param, gradient to perturb with) for every param that counts, as local tensors.
 
-        Single process or sync="local": the params with a gradient, as they are. Global sync
-        across ranks: the mean over ranks, via one flat buffer and one all_reduce per
-        (device, dtype). A param counts if it has a gradient on *any* rank (a presence flag
-        travels in the same buffer), so all ranks agree on the set and on e.
+        Single process, sync="local", or sharded parameters (whose gradients FSDP already
+        reduce-scattered: each rank holds its shard of the global mean): the params with a
+        gradient, as they are. Global sync across DDP ranks: the mean over ranks, via one
+        flat buffer and one all_reduce per (device, dtype). A param counts if it has a
+        gradient on *any* rank (a presence flag travels in the same buffer), so all ranks
+        agree on the set and on e.
         """
         params = list(self._params())
         for p in params:
-            if _is_dtensor(p):
-                raise NotImplementedError("SAM does not support FSDP/DTensor parameters")
             if p.grad is not None and p.grad.is_sparse:
                 raise NotImplementedError("SAM does not support sparse gradients")
+        if self.sharded:
+            return [(p, _local(p.grad)) for p in params if p.grad is not None]
         distributed = (
             self.sync == "global"
             and dist.is_available()
@@ -248,8 +335,12 @@ class SAM(torch.optim.Optimizer):
         )
         if not distributed:
             return [(p, p.grad) for p in params if p.grad is not None]
+        return self._mean_over_ranks(params)
 
-        # Every rank holds the same parameters (DDP), so this order and layout agree.
+    def _mean_over_ranks(
+        self, params: list[torch.Tensor]
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """DDP: every rank holds the same parameters, so this order and layout agree."""
         candidates = [p for p in params if p.requires_grad or p.grad is not None]
         buckets: dict[tuple[torch.device, torch.dtype], list[torch.Tensor]] = {}
         for p in candidates:
@@ -295,11 +386,13 @@ class SAM(torch.optim.Optimizer):
         if pairs and math.isfinite(norm) and norm > 0:
             scale = self.rho / (norm + self.eps)
             for p, g in pairs:
+                w = _local(p.detach())  # this rank's shard when sharded: the view to write
                 e = g.to(_wide(g.dtype)) * scale
-                if self.adaptive:
-                    e.mul_(self._t(p).square_())
-                self._backup.append((p, p.detach().clone()))
-                p.add_(e.to(p.dtype))
+                t = self._t(p)
+                if t is not None:
+                    e.mul_(t.square_())
+                self._backup.append((w, w.clone()))
+                w.add_(e.to(w.dtype))
         elif not math.isfinite(norm):
             warnings.warn(
                 f"SAM: gradient norm is {norm}; skipping the perturbation this step",
@@ -310,21 +403,40 @@ class SAM(torch.optim.Optimizer):
         self._clear_grads()
         self._perturbed = True
 
-    def _t(self, p: torch.Tensor) -> torch.Tensor:
-        """ASAM's elementwise T_w = |w| + eta, in fp32 (fp64 for fp64 weights)."""
-        return p.detach().to(_wide(p.dtype)).abs().add_(self.eta)
+    def _t(self, p: torch.Tensor) -> torch.Tensor | None:
+        """ASAM's elementwise T_w = |w| + eta on the local shard, in fp32 (fp64 for fp64
+        weights); None where T = 1 (plain SAM, or a tensor ASAM leaves unscaled)."""
+        if not self.adaptive or id(p) in self._unscaled:
+            return None
+        w = _local(p.detach())
+        return w.to(_wide(w.dtype)).abs().add_(self.eta)
 
     def _norm(self, pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
         """Global L2 norm in fp32: ||g|| (SAM) or ||T_w g|| (ASAM). One host sync."""
+        if self.sharded:
+            return self._sharded_norm(pairs)
         if not pairs:
             return 0.0
         device = pairs[0][1].device
-        norms = []
-        for p, g in pairs:
-            x = g.to(_wide(g.dtype)) * self._t(p) if self.adaptive else g
-            norms.append(torch.linalg.vector_norm(x, 2, dtype=_wide(x.dtype)).to(device))
+        norms = [self._tensor_norm(p, g).to(device) for p, g in pairs]
         wide = functools.reduce(torch.promote_types, (n.dtype for n in norms))
         return float(torch.linalg.vector_norm(torch.stack([n.to(wide) for n in norms]), 2))
+
+    def _tensor_norm(self, p: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        """||g|| or ||T_w g|| of one (local) tensor, in fp32 or wider."""
+        t = self._t(p)
+        x = g if t is None else g.to(_wide(g.dtype)) * t
+        return torch.linalg.vector_norm(x, 2, dtype=_wide(x.dtype))
+
+    def _sharded_norm(self, pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
+        """The squared norms of this rank's shards, summed over the ranks in one all_reduce
+        (every rank calls it, also one whose shards are empty)."""
+        device = _local(next(iter(self._params()))).device
+        total = torch.zeros((), dtype=torch.float64, device=device)
+        for p, g in pairs:
+            total += self._tensor_norm(p, g).to(device, total.dtype).square()
+        dist.all_reduce(total, group=self._group)
+        return math.sqrt(float(total))
 
     @torch.no_grad()
     def unperturb(self) -> None:
@@ -347,10 +459,12 @@ class SAM(torch.optim.Optimizer):
         if closure is not None:
             if self._perturbed:
                 raise RuntimeError("SAM.step(closure) called while perturbed")
+            rng = _rng_state()
             with torch.enable_grad():
                 loss = closure()
             if self.next_step_is_sam:
                 self.perturb()
+                _set_rng_state(rng)  # the same dropout masks as the first pass
                 with torch.enable_grad():
                     closure()
         self.unperturb()
@@ -406,11 +520,13 @@ def sam_step(
     no_sync: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext,
     clip: Callable[[], Any] | None = None,
     average: bool = True,
+    perturb_with: Sequence[Any] | None = None,
 ) -> float:
     """One optimizer step (SAM or, per `sam.every`, plain) over an optimizer batch.
 
     SAM step: first pass over every micro-batch inside `no_sync()` (no DDP all-reduce; the
-    perturbation syncs what it needs), `sam.perturb()` from the gradient accumulated over
+    perturbation syncs what it needs; sharded parameters sync the last micro-batch), the RNG
+    state restored (same dropout masks in both passes), `sam.perturb()` from the gradient accumulated over
     the whole batch, second pass over the same micro-batches (`no_sync()` for all but the
     last, which syncs), `clip()` (so clipping applies to g_sam), `sam.step()`. Plain step:
     one such synced pass, clip, step. b micro-batches of k samples equal one batch of b*k.
@@ -422,8 +538,14 @@ def sam_step(
     backward=accelerator.backward, no_sync=lambda: accelerator.no_sync(model), and keep the
     Accelerator's gradient_accumulation_steps at 1 (its backward would divide again).
 
+    `perturb_with`: the micro-batches of the first pass, when it should see only part of the
+    batch (cheap SAM: e from a subset, as Foret et al.'s m-sharpness; e = rho g / ||g|| does
+    not depend on the gradient's scale, so any normalization will do). The second pass and
+    the step still use all of `micro_batches`.
+
     Returns this process's first-pass loss (the loss at w, the one to log): the sum of the
-    backpropagated micro-batch losses, i.e. their mean when `average`.
+    backpropagated micro-batch losses, i.e. their mean when `average`. With `perturb_with`
+    the first pass saw a subset, so the second pass's (at w + e, whole batch) is returned.
     """
     n = len(micro_batches)
     if n == 0:
@@ -442,14 +564,20 @@ def sam_step(
             losses.append(loss.detach().float().reshape(()))
 
     sam_this_step = sam.next_step_is_sam
+    first = micro_batches if perturb_with is None else perturb_with
     if sam_this_step:
-        with no_sync():
-            for mb in micro_batches:
-                run(mb, True)
+        rng = _rng_state()
+        for i, mb in enumerate(first):
+            # Sharded, the last micro-batch syncs: FSDP's reduce-scatter gives each rank its
+            # shard of the global gradient. Replicated (DDP), perturb() syncs what it needs.
+            last_syncs = sam.sharded and i == len(first) - 1
+            with contextlib.nullcontext() if last_syncs else no_sync():
+                run(mb, perturb_with is None)
         sam.perturb()
+        _set_rng_state(rng)  # the second pass draws the same dropout masks as the first
     for i, mb in enumerate(micro_batches):
         with no_sync() if i < n - 1 else contextlib.nullcontext():
-            run(mb, not sam_this_step)
+            run(mb, not sam_this_step or perturb_with is not None)
     if clip is not None:
         clip()
     sam.step()

@@ -41,24 +41,35 @@ from knowlearn.models.load import load_model
 from knowlearn.optim.sam import SAM, check_precision, sam_step
 from knowlearn.train.batches import IGNORE, Example, collate, epoch_batches
 from knowlearn.train.epochs import EpochEval, EpochTracker
+from knowlearn.train.sharding import (
+    full_state_dict,
+    load_sharded,
+    no_gradient_sync,
+    save_sharded,
+    shard_model,
+)
 
 LATEST = "latest"  # file naming the newest complete checkpoint directory
 FSDP_STATE = "accelerate"  # under FSDP: accelerate.save_state's folder inside a checkpoint
+SHARDED_STATE = "sharded"  # under shard=true: torch.distributed.checkpoint's folder
 DONE = "done.json"
 
 
-def make_optimizer(model: torch.nn.Module, cfg: StageConfig) -> torch.optim.Optimizer:
+def make_optimizer(
+    model: torch.nn.Module, cfg: StageConfig, sharded: bool = False
+) -> torch.optim.Optimizer:
     """AdamW; no weight decay on biases and norm weights (1-D tensors), as is standard.
 
     Parameters already on a GPU get the fused kernel (one launch for all tensors, as
-    Trainer's default `adamw_torch_fused`); on CPU the default (foreach) implementation.
+    Trainer's default `adamw_torch_fused`); on CPU, and for sharded (DTensor) parameters,
+    the default (foreach) implementation.
     """
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [
         {"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
         {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
     ]
-    fused = bool(params) and all(p.device.type == "cuda" for p in params)
+    fused = not sharded and bool(params) and all(p.device.type == "cuda" for p in params)
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, fused=fused or None)
 
 
@@ -145,6 +156,7 @@ def train_stage(
     sam: SAMConfig | None = None,
     lora: LoraConfig | None = None,
     epoch_eval: EpochEval | None = None,
+    shard: bool = False,
 ) -> Path:
     """Train from `init_dir`; write `out_dir/model` and `out_dir/done.json`; return the model dir.
 
@@ -154,7 +166,8 @@ def train_stage(
     trains. With `epoch_eval`, the model is evaluated at every epoch end (train/epochs.py)
     and, if it selects, the best epoch's weights are the stage's output. The tokenizer, if given, is saved beside the final weights so the output
     directory loads on its own with plain transformers. `stop_after` ends the run after that
-    many steps without finishing the stage (to test resume).
+    many steps without finishing the stage (to test resume). With `shard` and more than one
+    process, parameters, gradients, AdamW and SAM states are sharded (FSDP2: train/sharding.py).
     """
     out_dir = Path(out_dir)
     final_dir = out_dir / "model"
@@ -164,8 +177,21 @@ def train_stage(
     out_dir.mkdir(parents=True, exist_ok=True)
 
     fsdp = acc.distributed_type == DistributedType.FSDP
+    sharded = shard and acc.num_processes > 1
     use_sam = sam is not None and sam.rho > 0
     use_lora = lora is not None and lora.r > 0
+    if fsdp and shard:
+        raise KnowlearnError(
+            "shard=true shards with FSDP2 itself: launch with configs/accelerate/ddp.yaml "
+            "(or --num_processes N), not an accelerate FSDP config",
+            field="shard",
+        )
+    if sharded and epoch_eval is not None:
+        raise KnowlearnError(
+            "per-epoch evaluation reads the whole model on one process, which shard=true "
+            "splits: set data.validation_fraction=0",
+            field="data.validation_fraction",
+        )
     if fsdp and epoch_eval is not None:
         raise KnowlearnError(
             "per-epoch evaluation reads the whole model on one process, which FSDP shards: "
@@ -174,8 +200,8 @@ def train_stage(
         )
     if fsdp and (use_sam or use_lora):
         raise KnowlearnError(
-            "FSDP shards parameters, which SAM's perturbation and LoRA here do not support: "
-            "launch SAM or LoRA stages with configs/accelerate/ddp.yaml",
+            "accelerate's FSDP path does not run SAM or LoRA here: launch with "
+            "configs/accelerate/ddp.yaml and shard=true (FSDP2, which does)",
             field="optim.sam.rho" if use_sam else "model.lora.r",
         )
     ckpt = _latest_checkpoint(out_dir)
@@ -183,10 +209,12 @@ def train_stage(
     random.seed(seed)
     # Under FSDP a checkpoint's weights and optimizer come back through accelerate after
     # wrapping (load_state below); otherwise the checkpoint's weights load here.
-    model = _trainable_model(init_dir, None if fsdp else ckpt, lora, dtype)
+    model = _trainable_model(init_dir, None if fsdp or sharded else ckpt, lora, dtype)
     if acc.device.type == "cuda" and not fsdp:
         model.to(acc.device)  # before the optimizer, which then picks its fused kernel
-    optimizer = make_optimizer(model, cfg)
+    if sharded:
+        shard_model(model, acc.device, acc.num_processes)  # before the optimizer: DTensors
+    optimizer = make_optimizer(model, cfg, sharded=sharded)
     data = examples if callable(examples) else (lambda epoch: examples)
     total, per_epoch, step_batches = plan_steps(data, cfg, seed)
     warmup = int(cfg.warmup_ratio * total)
@@ -197,14 +225,18 @@ def train_stage(
     if ckpt is not None:
         # Our own file, written above; weights_only keeps it from running any pickled code.
         state = torch.load(ckpt / "state.pt", weights_only=True)
-        if not fsdp:
+        if not (fsdp or sharded):
             optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start, tokens, elapsed0 = state["step"], state["tokens"], state["elapsed"]
         torch.set_rng_state(state["torch_rng"])
         random.setstate(state["python_rng"])
     pad_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
-    model, optimizer = acc.prepare(model, optimizer)
+    if sharded:  # sharded by FSDP2 above: accelerate would wrap it again in DDP
+        if ckpt is not None:
+            load_sharded(model, optimizer, ckpt / SHARDED_STATE)
+    else:
+        model, optimizer = acc.prepare(model, optimizer)
     if fsdp and ckpt is not None:
         acc.load_state(ckpt / FSDP_STATE)
     model.train()
@@ -212,13 +244,24 @@ def train_stage(
     sharp = None
     if use_sam:
         check_precision(acc.mixed_precision)
-        sharp = SAM(optimizer, rho=sam.rho, adaptive=sam.adaptive, every=sam.every, sync=sam.sync)
+        sharp = SAM(
+            optimizer,
+            rho=sam.rho,
+            adaptive=sam.adaptive,
+            every=sam.every,
+            sync=sam.sync,
+            adaptive_scope=sam.adaptive_scope,
+            param_names=acc.unwrap_model(model).named_parameters(),
+        )
         sharp.step_count = start
 
     def global_sums(*xs: float) -> list[float]:
         """Each number summed over all processes, in one all-reduce (float64: exact counts)."""
         t = torch.tensor(xs, dtype=torch.float64, device=acc.device)
         return acc.reduce(t, reduction="sum").tolist()
+
+    def no_sync() -> Any:
+        return no_gradient_sync(model) if sharded else acc.no_sync(model)
 
     def clip() -> None:
         if cfg.max_grad_norm > 0:
@@ -265,12 +308,13 @@ def train_stage(
                     micro,
                     loss_fn,
                     backward=acc.backward,
-                    no_sync=lambda: acc.no_sync(model),
+                    no_sync=no_sync,
                     clip=clip,
                     average=False,
+                    perturb_with=_subset(micro, sam.perturb_fraction),
                 )
             else:
-                local = _accumulate(micro, loss_fn, acc, model)
+                local = _accumulate(micro, loss_fn, acc.backward, no_sync)
                 clip()
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
@@ -309,6 +353,7 @@ def train_stage(
                     acc,
                     model,
                     sharp or optimizer,
+                    sharded,
                     scheduler,
                     out_dir,
                     done_steps,
@@ -322,8 +367,14 @@ def train_stage(
     bar.close()
     # Under FSDP every process takes part in gathering the full weights.
     full_state = acc.get_state_dict(model) if fsdp else None
+    if sharded:
+        full_state = full_state_dict(model)
     if acc.is_main_process:
         trained = acc.unwrap_model(model)
+        if sharded:  # the gathered weights into a plain (unsharded) model, on the CPU
+            trained = _trainable_model(init_dir, None, lora, dtype)
+            trained.load_state_dict(full_state)
+            full_state = None
         if use_lora and lora.merge:
             trained = trained.merge_and_unload()  # a plain transformers model again
         trained.save_pretrained(final_dir, state_dict=full_state)
@@ -400,26 +451,42 @@ def _trainable_model(
 def _accumulate(
     micro: list[dict[str, torch.Tensor]],
     loss_fn: Callable[[dict[str, torch.Tensor]], torch.Tensor],
-    acc: Accelerator,
-    model: Any,
+    backward: Callable[[torch.Tensor], None],
+    no_sync: Callable[[], Any],
 ) -> float:
-    """Forward/backward every micro-batch; gradients sync (DDP) only on the last one.
+    """Forward/backward every micro-batch; gradients sync (DDP all-reduce, FSDP
+    reduce-scatter) only on the last one.
 
     Returns the sum of this process's (already normalized) micro-batch losses.
     """
     total = 0.0
     for i, mb in enumerate(micro):
-        with acc.no_sync(model) if i < len(micro) - 1 else nullcontext():
+        with no_sync() if i < len(micro) - 1 else nullcontext():
             loss = loss_fn(mb)
-            acc.backward(loss)
+            backward(loss)
         total += loss.item()
     return total
+
+
+def _subset(
+    micro: list[dict[str, torch.Tensor]], fraction: float
+) -> list[dict[str, torch.Tensor]] | None:
+    """Cheap SAM's first-pass batches: the first ceil(fraction x n) examples of each
+    micro-batch (None: all of them). Per process: the subset depends on the process count."""
+    if fraction >= 1:
+        return None
+    out = []
+    for mb in micro:
+        k = max(1, math.ceil(fraction * mb["input_ids"].shape[0]))
+        out.append({key: v[:k] for key, v in mb.items()})
+    return out
 
 
 def _checkpoint(
     acc: Accelerator,
     model: Any,
     optimizer: Any,
+    sharded: bool,
     scheduler: Any,
     out_dir: Path,
     step: int,
@@ -427,7 +494,8 @@ def _checkpoint(
     elapsed: float,
 ) -> None:
     """checkpoint-STEP/: weights (save_pretrained) and state.pt (optimizer, scheduler, RNG,
-    step); under FSDP, accelerate's sharded model + optimizer state instead of both."""
+    step); under FSDP, accelerate's sharded model + optimizer state instead of both; under
+    shard=true, torch.distributed.checkpoint's (each rank writes its shards)."""
     name = f"checkpoint-{step}"
     tmp = out_dir / f".{name}.tmp"
     if acc.is_main_process:
@@ -436,17 +504,21 @@ def _checkpoint(
     if fsdp:
         acc.wait_for_everyone()
         acc.save_state(tmp / FSDP_STATE)  # every process writes its part
+    if sharded:
+        acc.wait_for_everyone()
+        base = optimizer.base_optimizer if isinstance(optimizer, SAM) else optimizer
+        save_sharded(model, base, tmp / SHARDED_STATE)  # every process writes its shards
     if acc.is_main_process:
         state = {
             "step": step,
             "tokens": tokens,
             "elapsed": elapsed,
-            "optimizer": None if fsdp else optimizer.state_dict(),
+            "optimizer": None if fsdp or sharded else optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "torch_rng": torch.get_rng_state(),
             "python_rng": random.getstate(),
         }
-        if not fsdp:
+        if not (fsdp or sharded):
             acc.unwrap_model(model).save_pretrained(tmp)
         kill_point("checkpoint_write")
         with atomic_open(tmp / "state.pt", "wb") as f:
