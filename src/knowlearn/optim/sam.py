@@ -145,6 +145,7 @@ class SAM(torch.optim.Optimizer):
         self.every = every
         self.step_count = 0
         self.last_grad_norm: float | None = None  # the norm used by the last perturb()
+        self._last_e_norm: torch.Tensor | float | None = None  # ||e|| of the last perturb()
         self._perturbed = False
         self._backup: list[tuple[torch.Tensor, torch.Tensor]] = []
 
@@ -292,14 +293,24 @@ class SAM(torch.optim.Optimizer):
         norm = self._norm(pairs)
         self.last_grad_norm = norm
         self._backup = []
+        self._last_e_norm = 0.0
         if pairs and math.isfinite(norm) and norm > 0:
             scale = self.rho / (norm + self.eps)
+            e_norms = []
             for p, g in pairs:
                 e = g.to(_wide(g.dtype)) * scale
                 if self.adaptive:
                     e.mul_(self._t(p).square_())
+                    e_norms.append(
+                        torch.linalg.vector_norm(e).to(pairs[0][1].device, torch.float64)
+                    )
                 self._backup.append((p, p.detach().clone()))
                 p.add_(e.to(p.dtype))
+            # SAM's ||e|| is rho * ||g|| / (||g|| + eps); ASAM's depends on |w|: measured,
+            # kept on the device until read (no host sync per step).
+            self._last_e_norm = (
+                torch.linalg.vector_norm(torch.stack(e_norms)) if e_norms else scale * norm
+            )
         elif not math.isfinite(norm):
             warnings.warn(
                 f"SAM: gradient norm is {norm}; skipping the perturbation this step",
@@ -309,6 +320,13 @@ class SAM(torch.optim.Optimizer):
         del pairs
         self._clear_grads()
         self._perturbed = True
+
+    @property
+    def last_perturbation_norm(self) -> float | None:
+        """||e||, the distance the last perturb() moved the weights (None before any):
+        rho for SAM; for ASAM it depends on the weights."""
+        e = self._last_e_norm
+        return float(e) if e is not None else None
 
     def _t(self, p: torch.Tensor) -> torch.Tensor:
         """ASAM's elementwise T_w = |w| + eta, in fp32 (fp64 for fp64 weights)."""
