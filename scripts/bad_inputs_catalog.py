@@ -63,7 +63,8 @@ No traceback; no file that was there before is changed; nothing is written (no r
 directory is begun, so the corrected command runs); no temporary file is left behind.
 
 Each row is a case of `tests/test_bad_inputs.py`, which runs it through the CLI and checks
-this table against the message it prints (`$TMP` stands for the test's scratch folder).
+this table against the message it prints (`$TMP` stands for the test's scratch folder,
+`$KNOWLEARN` for the installed package's folder).
 Regenerate after changing a message: `.venv/bin/python scripts/bad_inputs_catalog.py`.
 
 {len(m.CASES)} cases; the error names the file in {named["file"]}, the line in {named["line"]},

@@ -20,9 +20,11 @@ from typing import Any
 
 import pytest
 
+import knowlearn
 from knowlearn.cli import main
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "bad-inputs.md"
+PACKAGE = Path(knowlearn.__file__).resolve().parent
 
 DOCS = [
     {
@@ -1960,6 +1962,7 @@ def catalog_message(err: str, tmp: Path) -> str:
     """The error line as the catalog shows it: without the prefix, tmp paths as $TMP, process
     ids as $PID."""
     line = err.strip().removeprefix("knowlearn: error: ").replace(str(tmp), "$TMP")
+    line = line.replace(str(PACKAGE), "$KNOWLEARN")  # wherever the checkout is
     return re.sub(r"\(pid \d+\)", "(pid $PID)", line)
 
 
