@@ -20,9 +20,11 @@ from typing import Any
 
 import pytest
 
+import knowlearn
 from knowlearn.cli import main
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "bad-inputs.md"
+PACKAGE = Path(knowlearn.__file__).resolve().parent
 
 DOCS = [
     {
@@ -67,6 +69,7 @@ TINY = [
     "model.num_layers=2",
     "model.num_heads=2",
 ]
+LATIN1 = "Malm\xf6".encode("latin-1")  # not UTF-8
 LONG = 10_000_001  # characters: one over io.MAX_LINE_CHARS
 Row = dict[str, Any] | str | bytes
 Build = Callable[[Path], list[str]]
@@ -713,6 +716,85 @@ CASES = [
         None,
         "optim.sam.rho",
         "range errors name the file too when the value came from it",
+    ),
+    Case(
+        "cfg-unknown-tracker",
+        "override `report_to=tensorbord` (a misspelled tracker)",
+        overrides("report_to=tensorbord"),
+        ("unknown tracker 'tensorbord'", "known: tensorboard, wandb"),
+        None,
+        None,
+        "report_to",
+    ),
+    Case(
+        "retention-file-missing",
+        "`data.retention` names no file",
+        lambda tmp: train(tmp, f"data.retention={tmp / 'nope.jsonl'}"),
+        ("file does not exist",),
+        "nope.jsonl",
+        None,
+        "data.retention",
+    ),
+    Case(
+        "retention-bad-split",
+        "a retention QA pair whose `split` is `dev`",
+        lambda tmp: train(
+            tmp, f"data.retention={write_rows(tmp / 'keep.jsonl', [qa(split='dev')])}"
+        ),
+        ("must be one of",),
+        "keep.jsonl",
+        1,
+        "split",
+    ),
+    Case(
+        "reference-not-utf8",
+        "a `data.reference` text with a byte that is not UTF-8",
+        lambda tmp: train(tmp, "data.reference=" + str(write_rows(tmp / "ref.txt", [LATIN1]))),
+        ("not valid UTF-8",),
+        "ref.txt",
+        None,
+        "data.reference",
+    ),
+    Case(
+        "reference-blank",
+        "a `data.reference` text that is only blank lines",
+        lambda tmp: train(tmp, f"data.reference={write_rows(tmp / 'ref.txt', ['', '  '])}"),
+        ("no text to measure perplexity on",),
+        "ref.txt",
+        None,
+        "data.reference",
+    ),
+    Case(
+        "export-bad-task-name",
+        "`export-lm-eval --task my-task` (lm-eval needs an identifier)",
+        lambda tmp: [
+            "export-lm-eval",
+            "--qa",
+            str(write_rows(tmp / "qa.jsonl", QA)),
+            "--out",
+            str(tmp / "task"),
+            "--task",
+            "my-task",
+        ],
+        ("letters, digits and underscores",),
+        None,
+        None,
+        "--task",
+    ),
+    Case(
+        "export-no-questions",
+        "`export-lm-eval` of a split the QA file does not have",
+        lambda tmp: [
+            "export-lm-eval",
+            "--qa",
+            str(write_rows(tmp / "qa.jsonl", QA[:1])),
+            "--out",
+            str(tmp / "task"),
+        ],
+        ("no question to export",),
+        None,
+        None,
+        "--split",
     ),
     Case(
         "cfg-zero-lr",
@@ -2161,10 +2243,9 @@ def catalog_message(err: str, tmp: Path) -> str:
     """The error line as the catalog shows it: without the prefix, tmp paths as $TMP, the
     installed package's folder as $KNOWLEARN (the same catalog for every checkout), process
     ids as $PID."""
-    import knowlearn
 
     line = err.strip().removeprefix("knowlearn: error: ").replace(str(tmp), "$TMP")
-    line = line.replace(str(Path(knowlearn.__file__).parent), "$KNOWLEARN")
+    line = line.replace(str(PACKAGE), "$KNOWLEARN")  # wherever the checkout is
     return re.sub(r"\(pid \d+\)", "(pid $PID)", line)
 
 

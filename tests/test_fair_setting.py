@@ -24,6 +24,13 @@ def test_base_model_reports_its_own_heldout_qa_and_curve(tmp_path):
     assert 0 <= base["qa_heldout_em"] <= 100 and base["exposures"] == 2 * 2
     curve = [json.loads(x) for x in (out / "base" / "epochs.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in curve] == [1, 2] and "qa_heldout_em" in curve[0]
+    # What the model forgot: the base population's questions, re-asked after CPT and IT.
+    kept, ref = results["retention"]["qa"], results["retention"]["reference"]
+    assert kept["source"] == "base population" and kept["asked"] == 16 * 6
+    start = json.loads((out / "retention_start.json").read_text())
+    assert kept["n"] == sum(start["answered"].values())  # only what the base answered counts
+    assert ref["source"] == "biographies of 50 people no stage trained on"
+    assert ref["tokens"] > 0 and ref["ppl_before"] > 1 and ref["ppl_after"] > 1
 
 
 def test_replay_adds_base_documents_to_every_cpt_epoch(tmp_path):

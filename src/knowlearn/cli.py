@@ -1,4 +1,4 @@
-"""`knowlearn` command line: demo, generate, train, eval.
+"""`knowlearn` command line: demo, generate, train, eval, export-lm-eval, ...
 
 Errors in the user's input print as one line naming the file, line and field, and exit 2.
 """
@@ -314,6 +314,41 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_qa_file(path: Path) -> Path:
+    """A QA JSONL: `path` itself, or a run directory's QA (its data/qa.jsonl, else data.qa)."""
+    if not (path / "config.yaml").is_file():
+        return path
+    if (path / "data" / "qa.jsonl").is_file():
+        return path / "data" / "qa.jsonl"
+    from knowlearn.config import load_config
+
+    qa = load_config(path / "config.yaml").data.qa
+    if qa is None:
+        raise KnowlearnError("a run directory without QA yet (no data/qa.jsonl)", file=path)
+    return Path(qa)
+
+
+def cmd_export_lm_eval(args: argparse.Namespace) -> int:
+    """The QA set as an lm-evaluation-harness task (YAML + JSONL + utils.py)."""
+    from knowlearn.data.records import read_qa
+    from knowlearn.eval.lm_eval_export import check_task_name, export_lm_eval, lm_eval_command
+
+    _at_least_one(args.max_new_tokens, "--max-new-tokens")
+    check_task_name(args.task)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise KnowlearnError("is a file, not a folder; choose another --out", file=out)
+    model = str(final_model(Path(args.model))) if args.model else "MODEL_DIR"
+    qa = read_qa(run_qa_file(Path(args.qa)))
+    chosen = [q for q in qa if args.split == "all" or q.split == args.split]
+    paths = export_lm_eval(chosen, out, name=args.task, max_new_tokens=args.max_new_tokens)
+    print(f"{len(chosen):,} questions ({args.split}) -> {paths['data']}")
+    for key in ("yaml", "utils"):
+        print(f"{key}: {paths[key]}")
+    print("run it: " + lm_eval_command(model, out, args.task))
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from knowlearn.report import aggregate, collect, main_table, write_report
 
@@ -501,6 +536,22 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--max-new-tokens", type=int, default=24)
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=cmd_eval)
+
+    x = sub.add_parser(
+        "export-lm-eval",
+        help="write a QA set as an lm-evaluation-harness task (same prompt, greedy, SQuAD EM)",
+    )
+    x.add_argument(
+        "--qa", required=True, type=_user_path, help="QA JSONL, or a run directory (its QA)"
+    )
+    x.add_argument("--out", required=True, type=_user_path, help="folder for the task files")
+    x.add_argument(
+        "--split", default="test", choices=["test", "train", "all"], help="questions to export"
+    )
+    x.add_argument("--task", default="knowlearn_qa", help="the lm-eval task name")
+    x.add_argument("--max-new-tokens", type=int, default=24, help="as eval.max_new_tokens")
+    x.add_argument("--model", type=_user_path, help="model named in the printed lm_eval command")
+    x.set_defaults(func=cmd_export_lm_eval)
 
     rp = sub.add_parser(
         "report", help="report.md, results.json and plots/ of an experiment directory"

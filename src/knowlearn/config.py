@@ -42,6 +42,12 @@ class DataConfig:
     )
     value_first: bool = False  # also use templates that put the value before the name (an ablation)
     validation_fraction: float = 0.0  # QA-train people held out of IT to pick its best epoch
+    # What the model forgot (eval/retention.py), evaluation only, so in no stage's key:
+    # a QA JSONL of facts the starting model should keep (scored: those it answers), and a
+    # held-out UTF-8 text for perplexity before and after. None: the base population's QA
+    # and fresh people's biographies where a base stage is on; else not measured.
+    retention: str | None = field(default=None, metadata={"hash": False})
+    reference: str | None = field(default=None, metadata={"hash": False})
 
 
 @dataclass
@@ -211,6 +217,9 @@ class RunConfig:
     base: BaseConfig = field(default_factory=BaseConfig)
     cache: str | None = None  # share stage outputs by content hash here (experiments set it)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    # Trackers for losses, lr, gradient and SAM norms and the evaluation (knowlearn.track):
+    # tensorboard, wandb. Off by default; never part of a stage's key or of a run's identity.
+    report_to: tuple[str, ...] = field(default=(), metadata={"hash": False})
 
     def exposure_units(self) -> dict[str, tuple[float, str]]:
         """Per stage: how many times one epoch shows each fact, and how that count arises.
@@ -402,6 +411,10 @@ class RunConfig:
                     f"unknown transform {unknown[0] if unknown else ''!r} (known: {', '.join(TRANSFORMS)})",
                 ),
             ]
+        from knowlearn.track import tracker_problem
+
+        problem = tracker_problem(self.report_to)
+        checks.append(("report_to", problem is None, problem))
         for name, ok, why in checks:
             if not ok:
                 raise KnowlearnError(f"{why}", field=name)
@@ -681,7 +694,15 @@ def load_config(
 
 
 # Files a run reads; a relative one in a YAML file is found beside that file.
-INPUT_PATHS = ("data.documents", "data.qa", "augment.paraphrases", "model.path", "model.tokenizer")
+INPUT_PATHS = (
+    "data.documents",
+    "data.qa",
+    "data.retention",
+    "data.reference",
+    "augment.paraphrases",
+    "model.path",
+    "model.tokenizer",
+)
 
 
 def resolve_paths(data: dict[str, Any], source: str | Path) -> dict[str, Any]:
@@ -711,7 +732,13 @@ def _map_inputs(cfg: RunConfig, fn: Callable[[str], str]) -> RunConfig:
 
     return dataclasses.replace(
         cfg,
-        data=dataclasses.replace(cfg.data, documents=f(cfg.data.documents), qa=f(cfg.data.qa)),
+        data=dataclasses.replace(
+            cfg.data,
+            documents=f(cfg.data.documents),
+            qa=f(cfg.data.qa),
+            retention=f(cfg.data.retention),
+            reference=f(cfg.data.reference),
+        ),
         augment=dataclasses.replace(cfg.augment, paraphrases=f(cfg.augment.paraphrases)),
         model=dataclasses.replace(
             cfg.model, path=f(cfg.model.path), tokenizer=f(cfg.model.tokenizer)

@@ -32,6 +32,7 @@ import yaml
 from accelerate import Accelerator
 from transformers import AutoConfig, PreTrainedTokenizerBase
 
+from knowlearn import track
 from knowlearn.augment.apply import format_documents, format_questions
 from knowlearn.augment.paraphrase import Paraphrases, read_paraphrases
 from knowlearn.config import (
@@ -50,6 +51,13 @@ from knowlearn.eval.errors import classify_errors
 from knowlearn.eval.facts import fact_accuracy, fact_token_correct, recoverable_facts
 from knowlearn.eval.probe import probe_documents, run_probe
 from knowlearn.eval.qa import predict, score, teacher_forced_em
+from knowlearn.eval.retention import (
+    answered,
+    perplexity,
+    read_reference,
+    reference_rows,
+    retention_score,
+)
 from knowlearn.eval.tokens import entity_token_mismatch
 from knowlearn.experiment.cache import digest, file_digest, link, locked
 from knowlearn.experiment.shipped import restore_shipped_stage
@@ -145,6 +153,10 @@ def prepare_out_dir(cfg: RunConfig) -> Path:
     return out
 
 
+# Config keys a rerun may change: they decide what is reported, not what is computed.
+NOT_RUN_IDENTITY = {"report_to"}
+
+
 def _same_value(key: str, new: Any, old: Any) -> bool:
     """Config values equal; input paths are equal when they name the same file (a config
     saved before paths were made absolute names it relative to the current folder)."""
@@ -171,7 +183,9 @@ def _check_same_run(cfg: RunConfig, out: Path) -> None:
             )
         new, was = _flat(to_dict(cfg)), _flat(old)
         diff = sorted(
-            k for k in new.keys() | was.keys() if not _same_value(k, new.get(k), was.get(k))
+            k
+            for k in new.keys() | was.keys()
+            if k not in NOT_RUN_IDENTITY and not _same_value(k, new.get(k), was.get(k))
         )
         if diff:
             raise KnowlearnError(
@@ -491,8 +505,10 @@ def evaluate(
     cfg: RunConfig,
     progress: bool = True,
     probe_docs: dict[str, list[Document]] | None = None,
+    retained: RetentionSets | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """QA metrics, memorization of the training documents, and (given) the probe."""
+    """QA metrics, memorization of the training documents, (given) the probe, and (given)
+    what the model retained of what it knew before training."""
     model = load_model(model_dir)
     preds = predict(
         model,
@@ -524,7 +540,121 @@ def evaluate(
         "memorization": memo,
         "probe": probe,
         "errors": classify_errors(rows, qa, people_values(cfg)),
+        "retention": retention_results(model, tok, retained, cfg) if retained else None,
     }, rows
+
+
+REFERENCE_PEOPLE = 50  # the embedded default's reference text: biographies of new people
+RETENTION_START = "retention_start.json"
+
+
+@dataclasses.dataclass
+class RetentionSets:
+    """What to re-ask after training (eval/retention.py), and the starting model's answers."""
+
+    qa: list[QAPair]
+    qa_source: str | None
+    reference: list[list[int]]  # token windows of the reference text
+    reference_source: str | None
+    before: dict[str, Any] | None = None  # start_retention()
+
+    def key(self) -> str:
+        return digest(
+            {"qa": [[q.id, q.question, q.answer] for q in self.qa], "reference": self.reference}
+        )
+
+
+def reference_biographies(cfg: RunConfig) -> list[str]:
+    """Biographies of people drawn after every other population (run, base, format): text
+    in the documents' style that no stage trained on (none where the name pools run out)."""
+    taken = cfg.data.people + cfg.base.people + cfg.data.format_people
+    try:
+        people = bios.sample_people(taken + REFERENCE_PEOPLE, cfg.data.seed)[taken:]
+    except KnowlearnError:
+        return []
+    docs = bios.render_documents(
+        people, cfg.data.seed, fullname=cfg.data.fullname, value_first=cfg.data.value_first
+    )
+    return [document_text_for_model(d.text) for d in docs]
+
+
+def retention_sets(
+    cfg: RunConfig, tok: PreTrainedTokenizerBase, reserved: Collection[str] = ()
+) -> RetentionSets | None:
+    """The user's `data.retention` / `data.reference`, else, with a base stage, the base
+    population's QA and new people's biographies; None when there is nothing to measure."""
+    d = cfg.data
+    qa: list[QAPair] = []
+    qa_source = texts_source = None
+    if d.retention is not None:
+        try:
+            qa, qa_source = read_qa(d.retention, reserved=reserved), d.retention
+        except KnowlearnError as e:
+            field = e.field or "data.retention"  # a whole-file problem: name the setting
+            raise KnowlearnError(e.reason, file=e.file, line=e.line, field=field) from None
+    elif cfg.base.people and cfg.base.qa:
+        qa, qa_source = base_corpus(cfg)[1], "base population"
+    texts: list[str] = []
+    if d.reference is not None:
+        texts, texts_source = read_reference(d.reference), d.reference
+    elif cfg.base.people:
+        texts = reference_biographies(cfg)
+        texts_source = f"biographies of {len(texts)} people no stage trained on" if texts else None
+    if not qa and not texts:
+        return None
+    rows = reference_rows(tok, texts, cfg.cpt.max_length)
+    return RetentionSets(qa, qa_source, rows, texts_source)
+
+
+def start_retention(
+    sets: RetentionSets, start: Path, tok: PreTrainedTokenizerBase, cfg: RunConfig, out: Path
+) -> dict[str, Any]:
+    """The starting model's answers and reference perplexity (kept in OUT/retention_start.json,
+    so a resumed run, whose start model may be gone from memory, reads them back)."""
+    path, key = out / RETENTION_START, sets.key()
+    if path.is_file():
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if saved.get("key") == key:
+            return saved
+    model = load_model(start)
+    saved = {
+        "key": key,
+        "answered": answered(model, tok, sets.qa, cfg.eval.batch_size),
+        "reference": _reference_ppl(model, tok, sets, cfg),
+    }
+    write_json(path, saved)
+    return saved
+
+
+def _reference_ppl(
+    model: Any, tok: PreTrainedTokenizerBase, sets: RetentionSets, cfg: RunConfig
+) -> dict[str, Any] | None:
+    if not sets.reference:
+        return None
+    return perplexity(
+        model, sets.reference, batch_size=cfg.eval.batch_size, pad_id=tok.pad_token_id
+    )
+
+
+def retention_results(
+    model: Any, tok: PreTrainedTokenizerBase, sets: RetentionSets, cfg: RunConfig
+) -> dict[str, Any]:
+    """results.json's `retention`: QA kept of what the start answered, perplexity before/after."""
+    before = sets.before or {}
+    qa = None
+    if sets.qa:
+        after = answered(model, tok, sets.qa, cfg.eval.batch_size)
+        qa = {"source": sets.qa_source, **retention_score(before["answered"], after)}
+    ref = None
+    if sets.reference:
+        now = _reference_ppl(model, tok, sets, cfg)
+        ref = {
+            "source": sets.reference_source,
+            "tokens": now["tokens"],
+            "ppl_before": before["reference"]["ppl"],
+            "ppl_after": now["ppl"],
+        }
+    return {"qa": qa, "reference": ref}
 
 
 def entity_tokens(
@@ -826,6 +956,7 @@ def check_inputs(
         )
     check_model_fits(cfg, tok)
     check_stages(cfg, plan_stages(cfg, cpt_docs, train_qa, tok), train_qa, tok)
+    retention_sets(cfg, tok, reserved)  # the retention QA and reference text read, or refused
     same = count_identical_copies(cfg, cpt_docs)
     if same:
         print(
@@ -845,10 +976,15 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
     # Under `accelerate launch` every process runs this function: the main one writes the
     # files (data, tokenizer, init, results) while the others wait, and all of them train.
     acc = Accelerator(
-        cpu=not torch.cuda.is_available(), mixed_precision=resolve_precision(cfg.mixed_precision)
+        cpu=not torch.cuda.is_available(),
+        mixed_precision=resolve_precision(cfg.mixed_precision),
+        **track.accelerator_kwargs(cfg.report_to, Path(cfg.out)),
     )
     if not acc.is_main_process:
-        return _run(cfg, acc, None, progress, t_start)
+        try:
+            return _run(cfg, acc, None, progress, t_start)
+        finally:
+            track.finish(acc)
     # Every user input is checked before anything is written, so a failed run never
     # leaves a run directory that refuses its corrected rerun.
     out = Path(cfg.out)
@@ -863,6 +999,7 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
             return _run(cfg, acc, loaded, progress, t_start, tok, clock)
         finally:
             clock.save()
+            track.finish(acc)
 
 
 def _run(
@@ -881,6 +1018,7 @@ def _run(
     if results_path.is_file():
         return json.loads(results_path.read_text(encoding="utf-8"))
     timings: dict[str, float] = {}
+    track.start(acc, cfg)
 
     def timed(name: str, t: float) -> None:
         timings[name] = round(time.perf_counter() - t, 2)
@@ -913,8 +1051,14 @@ def _run(
     init_dir, tok, key = prepare_start(cfg, out, docs, qa, acc, progress)
     timed("model", t)
 
+    retained = retention_sets(cfg, tok) if main else None
+    if retained is not None:  # what the starting model knows, before any stage changes it
+        t = time.perf_counter()
+        retained.before = start_retention(retained, init_dir, tok, cfg, out)
+        timed("eval_start", t)
     probe_docs = probe_documents(cfg, docs, qa)
     start, stages, probes, memo_cpt = init_dir, {}, {}, None
+    step = _steps_before(cfg, init_dir)  # tracked curves: optimizer steps since the init
     specs = plan_stages(cfg, cpt_docs, train_qa, tok)
     for spec in specs:
         if spec.name == "it" and any(q.split == VALIDATION for q in qa):
@@ -927,7 +1071,7 @@ def _run(
             out,
             spec.name,
             key,
-            lambda d, spec=spec, start=start: train_stage(
+            lambda d, spec=spec, start=start, step=step: train_stage(
                 start,
                 spec.data,
                 spec.cfg,
@@ -941,12 +1085,14 @@ def _run(
                 lora=cfg.model.lora,
                 epoch_eval=spec.epoch_eval,
                 shard=cfg.shard,
+                track_offset=step,
             ),
             main=main,
         )
         stages[spec.name] = json.loads(
             (out / spec.name / "done.json").read_text(encoding="utf-8")
         ) | {"truncated": spec.truncated}
+        step += stages[spec.name]["steps"]
         timed(spec.name, t)
         if main and i < len(specs) - 1:  # the last stage is measured by evaluate() below
             t = time.perf_counter()
@@ -963,7 +1109,7 @@ def _run(
         acc.wait_for_everyone()
         return json.loads(results_path.read_text(encoding="utf-8"))
     t = time.perf_counter()
-    metrics, rows = evaluate(start, tok, docs, qa, cfg, progress, probe_docs)
+    metrics, rows = evaluate(start, tok, docs, qa, cfg, progress, probe_docs, retained)
     timed("eval", t)
     probes[f"after_{specs[-1].name}"] = metrics.pop("probe")
     if specs[-1].name == "cpt":
@@ -990,11 +1136,20 @@ def _run(
             "invocations": 1 if clock is None else clock.invocations,
         },
     }
+    track.log_results(acc, results, step)
     write_jsonl(out / "predictions.jsonl", rows)
     kill_point("results_write")
     write_json(results_path, results)
     acc.wait_for_everyone()
     return results
+
+
+def _steps_before(cfg: RunConfig, start: Path) -> int:
+    """Optimizer steps that made the model CPT starts from: the base stage's, if any."""
+    done = start.parent / "done.json"
+    if not cfg.base.people or not done.is_file():
+        return 0
+    return int(json.loads(done.read_text(encoding="utf-8"))["steps"])
 
 
 PIPELINES = {"standard": ["cpt", "it"], "pit": ["it", "cpt"], "mix": ["cpt"]}

@@ -55,6 +55,16 @@ def _results(em: float, probe: float, seed: int) -> dict:
             },
         },
         "seconds": {"cpt": 9.0, "it": 2.0, "total": 12.0},
+        "retention": {
+            "qa": {
+                "source": "base population",
+                "asked": 60,
+                "n": 50,
+                "em_before": 83.3,
+                "em": 90.0,
+            },
+            "reference": {"source": "ref.txt", "tokens": 900, "ppl_before": 3.5, "ppl_after": 4.25},
+        },
         "probe": {
             "after_cpt": {
                 "templates": {"all": {"n": 40, "acc": probe + seed}},
@@ -138,7 +148,7 @@ def test_report_writes_markdown_json_and_pngs_with_honest_sentences(exp):
     assert "**noisy** (a noisy arm) is within noise of the baseline (difference +1.0, CI [" in md
     assert "**worse** is below the baseline by 11.0 points" in md
     assert "| plus20 | 3 of 4 | 32.0 ± 2.0 [27.0, 37.0] | +20.0 [+15.5, +24.5] |" in md
-    assert "| 100.0 | 98.0 / 71.0 | 51.0 / 50.0 | 50,001 | 100 | 12 |" in md
+    assert "| 100.0 | 98.0 / 71.0 | 51.0 / 50.0 | 90.0 | 3.50 → 4.25 | 50,001 | 100 | 12 |" in md
     assert "`arms/plus20/seed3`: cpt step 40/40, loss" in md
     for name in (
         "qa_em",

@@ -199,6 +199,7 @@ class SAM(torch.optim.Optimizer):
         self.adaptive_scope = adaptive_scope
         self.step_count = 0
         self.last_grad_norm: float | None = None  # the norm used by the last perturb()
+        self._last_e_norm: torch.Tensor | float | None = None  # ||e|| of the last perturb()
         self._perturbed = False
         self._backup: list[tuple[torch.Tensor, torch.Tensor]] = []
 
@@ -383,16 +384,27 @@ class SAM(torch.optim.Optimizer):
         norm = self._norm(pairs)
         self.last_grad_norm = norm
         self._backup = []
+        self._last_e_norm = 0.0
         if pairs and math.isfinite(norm) and norm > 0:
             scale = self.rho / (norm + self.eps)
+            e_norms = []
             for p, g in pairs:
                 w = _local(p.detach())  # this rank's shard when sharded: the view to write
                 e = g.to(_wide(g.dtype)) * scale
                 t = self._t(p)
                 if t is not None:
                     e.mul_(t.square_())
+                if self.adaptive:
+                    e_norms.append(
+                        torch.linalg.vector_norm(e).to(pairs[0][1].device, torch.float64)
+                    )
                 self._backup.append((w, w.clone()))
                 w.add_(e.to(w.dtype))
+            # SAM's ||e|| is rho * ||g|| / (||g|| + eps); ASAM's depends on |w| (measured on
+            # this rank's shard when sharded), kept on the device until read (no host sync).
+            self._last_e_norm = (
+                torch.linalg.vector_norm(torch.stack(e_norms)) if e_norms else scale * norm
+            )
         elif not math.isfinite(norm):
             warnings.warn(
                 f"SAM: gradient norm is {norm}; skipping the perturbation this step",
@@ -402,6 +414,13 @@ class SAM(torch.optim.Optimizer):
         del pairs
         self._clear_grads()
         self._perturbed = True
+
+    @property
+    def last_perturbation_norm(self) -> float | None:
+        """||e||, the distance the last perturb() moved the weights (None before any):
+        rho for SAM; for ASAM it depends on the weights."""
+        e = self._last_e_norm
+        return float(e) if e is not None else None
 
     def _t(self, p: torch.Tensor) -> torch.Tensor | None:
         """ASAM's elementwise T_w = |w| + eta on the local shard, in fp32 (fp64 for fp64

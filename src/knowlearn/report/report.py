@@ -427,13 +427,20 @@ def _int_cell(s: dict[str, Any]) -> str:
     return "–" if s["n"] == 0 else f"{s['mean']:,.0f}"
 
 
+def _ppl_cell(e: dict[str, Any]) -> str:
+    """Reference perplexity of the starting model, then of the trained one (means)."""
+    before, after = e["reference_ppl_before"]["mean"], e["reference_ppl_after"]["mean"]
+    return "–" if _f(after) == "–" else f"{_f(before, 2)} → {_f(after, 2)}"
+
+
 def main_table(agg: dict[str, Any]) -> str:
     """The headline table: one row per arm, means over seeds."""
     pct = int(agg["confidence"] * 100)
     head = (
         f"| arm | seeds | held-out QA EM (%) mean ± std [{pct}% CI] | Δ vs baseline (points) [{pct}% CI] "
         "| train QA EM (%) | memorization after CPT / after IT (%) "
-        "| probe after CPT: templates / formats (%) | CPT tokens "
+        "| probe after CPT: templates / formats (%) "
+        "| retained QA (%) | reference ppl before → after | CPT tokens "
         "| CPT steps | wall (s) |"
     )
     lines = [head, "|---" * (head.count("|") - 1) + "|"]
@@ -447,7 +454,8 @@ def main_table(agg: dict[str, Any]) -> str:
             f"| {_delta_cell(e['delta_vs_baseline'], arm == agg['baseline'])} "
             f"| {_f(e['train_em']['mean'])} "
             f"| {_f(e['memorization_after_cpt']['mean'])} / {_f(e['memorization_after_it']['mean'])} "
-            f"| {probe} | {_int_cell(e['cpt_tokens'])} "
+            f"| {probe} | {_f(e['retention_em']['mean'])} | {_ppl_cell(e)} "
+            f"| {_int_cell(e['cpt_tokens'])} "
             f"| {_int_cell(e['cpt_steps'])} | {_int_cell(e['seconds'])} |"
         )
     return "\n".join(lines)
@@ -653,6 +661,9 @@ def render_markdown(
         + "] when both arms have ≥ 2 seeds. Memorization: teacher-forced accuracy of the fact tokens in the "
         "training documents. Probe: teacher-forced fact accuracy after CPT in contexts never "
         "trained on (held-out paraphrase templates / held-out formats) of the same people. "
+        "Retained QA: of the questions the starting model answered (the base population's, or "
+        "`data.retention`), the share the trained model still answers; reference ppl: "
+        "perplexity on text no stage trained on, before and after (what the model forgot). "
         "Tokens, steps and wall time: means per run.",
         "",
         main_table(agg),

@@ -39,6 +39,7 @@ from knowlearn.faults import kill_point
 from knowlearn.io import atomic_open, dumps, write_json, write_text
 from knowlearn.models.load import load_model
 from knowlearn.optim.sam import SAM, check_precision, sam_step
+from knowlearn.track import log_epoch_row, log_step_row, replay_stage
 from knowlearn.train.batches import IGNORE, Example, collate, epoch_batches
 from knowlearn.train.epochs import EpochEval, EpochTracker
 from knowlearn.train.sharding import (
@@ -157,6 +158,7 @@ def train_stage(
     lora: LoraConfig | None = None,
     epoch_eval: EpochEval | None = None,
     shard: bool = False,
+    track_offset: int = 0,
 ) -> Path:
     """Train from `init_dir`; write `out_dir/model` and `out_dir/done.json`; return the model dir.
 
@@ -168,10 +170,13 @@ def train_stage(
     directory loads on its own with plain transformers. `stop_after` ends the run after that
     many steps without finishing the stage (to test resume). With `shard` and more than one
     process, parameters, gradients, AdamW and SAM states are sharded (FSDP2: train/sharding.py).
+    The accelerator's trackers, if any, get every metrics.jsonl row and epoch evaluation at step `track_offset` + step.
     """
     out_dir = Path(out_dir)
     final_dir = out_dir / "model"
-    if stage_done(out_dir):
+    if stage_done(out_dir):  # trained before (cached, shipped, an earlier invocation)
+        if accelerator is not None:
+            replay_stage(accelerator, name, out_dir, track_offset)
         return final_dir
     acc = accelerator or Accelerator(cpu=not torch.cuda.is_available())
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -263,9 +268,15 @@ def train_stage(
     def no_sync() -> Any:
         return no_gradient_sync(model) if sharded else acc.no_sync(model)
 
+    # The gradient norm (before clipping) comes free with clipping; with clipping off it is
+    # measured only for a tracker (clipping at inf scales by exactly 1).
+    measure_norm = cfg.max_grad_norm > 0 or bool(acc.trackers)
+    grad_norm: list[Any] = [None]  # the last step's, a tensor until a log row reads it
+
     def clip() -> None:
-        if cfg.max_grad_norm > 0:
-            acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+        if measure_norm:
+            limit = cfg.max_grad_norm if cfg.max_grad_norm > 0 else math.inf
+            grad_norm[0] = acc.clip_grad_norm_(model.parameters(), limit)
 
     # Every 10th step, every step of a short stage: its loss curve needs points to draw.
     log_every = max(1, min(10, total // 20))
@@ -302,6 +313,7 @@ def train_stage(
                 with acc.autocast():
                     return model(**mb, num_items_in_batch=scale, use_cache=False).loss
 
+            sam_now = sharp is not None and sharp.next_step_is_sam
             if sharp is not None:
                 local = sam_step(
                     sharp,
@@ -333,17 +345,19 @@ def train_stage(
                     "lr": scheduler.get_last_lr()[0],
                     "tokens": tokens,
                     "elapsed": round(time.perf_counter() - t0, 2),
-                }
+                } | _norms(grad_norm[0], sharp if sam_now else None)
                 log.write(dumps(row) + "\n")
                 log.flush()
+                log_step_row(acc, name, row, track_offset)
             if epoch_eval is not None and (done_steps % per_epoch == 0 or done_steps == total):
                 if tracker is not None:
-                    tracker.after_epoch(
+                    epoch_row = tracker.after_epoch(
                         acc.unwrap_model(model),
                         tokenizer,
                         math.ceil(done_steps / per_epoch),
                         done_steps,
                     )
+                    log_epoch_row(acc, name, epoch_row, track_offset)
                 acc.wait_for_everyone()
             if done_steps == total:
                 break
@@ -401,6 +415,18 @@ def train_stage(
     acc.wait_for_everyone()
     acc.free_memory()  # the accelerator forgets this stage's model, so the next stage's is alone
     return final_dir
+
+
+def _norms(grad_norm: Any, sam: SAM | None) -> dict[str, float]:
+    """A log row's norms: the gradient's before clipping (when measured) and, after a SAM
+    step, the first-pass gradient's and the perturbation's (||e||)."""
+    out = {}
+    if grad_norm is not None:
+        out["grad_norm"] = round(float(grad_norm), 6)
+    if sam is not None and sam.last_grad_norm is not None:
+        out["sam_grad_norm"] = round(sam.last_grad_norm, 6)
+        out["sam_perturbation_norm"] = round(sam.last_perturbation_norm, 6)
+    return out
 
 
 def _merge_in_place(model_dir: Path, tokenizer: PreTrainedTokenizerBase | None) -> None:
