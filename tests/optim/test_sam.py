@@ -419,7 +419,8 @@ def _ddp_run(rank: int, sync: str) -> dict[str, torch.Tensor]:
     return {"params": flat, "norms": torch.tensor(norms, dtype=torch.float64)}
 
 
-def _ddp_worker(rank: int, port: int, out: str) -> None:
+def _join_gloo(rank: int, port: int) -> None:
+    """One of WORLD 1-thread CPU processes in a gloo group on localhost."""
     torch.set_num_threads(1)
     dist.init_process_group(
         "gloo",
@@ -428,6 +429,10 @@ def _ddp_worker(rank: int, port: int, out: str) -> None:
         world_size=WORLD,
         timeout=timedelta(seconds=60),
     )
+
+
+def _ddp_worker(rank: int, port: int, out: str) -> None:
+    _join_gloo(rank, port)
     try:
         results = {sync: _ddp_run(rank, sync) for sync in ("global", "local")}
         if rank == 0:
@@ -657,14 +662,7 @@ def _fsdp_run(rank: int, setting: str) -> dict[str, torch.Tensor]:
 
 
 def _fsdp_worker(rank: int, port: int, out: str) -> None:
-    torch.set_num_threads(1)
-    dist.init_process_group(
-        "gloo",
-        init_method=f"tcp://127.0.0.1:{port}",
-        rank=rank,
-        world_size=WORLD,
-        timeout=timedelta(seconds=60),
-    )
+    _join_gloo(rank, port)
     try:
         results = {s: _fsdp_run(rank, s) for s in FSDP_SETTINGS}
         torch.save(results, Path(out) / f"fsdp{rank}.pt")

@@ -303,7 +303,7 @@ def parse_qa(
     return qa
 
 
-def _read_unique(path: str | Path, parse: Callable[[dict[str, Any], str, int], R]) -> list[R]:
+def read_unique(path: str | Path, parse: Callable[[dict[str, Any], str, int], R]) -> list[R]:
     """Read records and reject a repeated id, naming both lines."""
     seen: dict[str, int] = {}
 
@@ -324,7 +324,7 @@ def _read_unique(path: str | Path, parse: Callable[[dict[str, Any], str, int], R
 
 def read_documents(path: str | Path, reserved: Collection[str] = ()) -> list[Document]:
     """Documents; `reserved`: the tokenizer's special tokens, which no text may hold."""
-    return _read_unique(path, lambda obj, file, line: parse_document(obj, file, line, reserved))
+    return read_unique(path, lambda obj, file, line: parse_document(obj, file, line, reserved))
 
 
 def read_qa(
@@ -346,7 +346,7 @@ def read_qa(
             )
         return qa
 
-    return _read_unique(path, parse)
+    return read_unique(path, parse)
 
 
 def write_records(path: str | Path, records: Iterable[Document | QAPair]) -> None:

@@ -18,10 +18,9 @@ import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from knowlearn.data.records import Document, parse_document
+from knowlearn.data.records import Document, parse_document, read_unique
 from knowlearn.errors import KnowlearnError
 from knowlearn.faults import kill_point
-from knowlearn.io import read_jsonl
 from knowlearn.models.load import check_model, load_model, load_tokenizer, model_config
 from knowlearn.pipeline import run_dir_lock, special_tokens
 from knowlearn.synth.config import SynthConfig
@@ -48,23 +47,13 @@ def read_documents_with_lines(
     path: str | Path, reserved: Collection[str]
 ) -> tuple[list[Document], list[int]]:
     """Documents as `knowlearn train` reads them, and the line of each (for errors)."""
-    seen: dict[str, int] = {}
     lines: list[int] = []
 
     def parse(obj: dict[str, Any], file: str, line: int) -> Document:
-        doc = parse_document(obj, file, line, reserved)
-        if doc.id in seen:
-            raise KnowlearnError(
-                f"duplicate id {doc.id!r} (first on line {seen[doc.id]})",
-                file=file,
-                line=line,
-                field="id",
-            )
-        seen[doc.id] = line
         lines.append(line)
-        return doc
+        return parse_document(obj, file, line, reserved)
 
-    return read_jsonl(path, parse), lines
+    return read_unique(path, parse), lines
 
 
 def _check_ids(cfg: SynthConfig, docs: list[Document], lines: list[int]) -> None:
