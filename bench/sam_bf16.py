@@ -54,7 +54,8 @@ def big_model(shape: str, path: str | None, device: str, seq: int) -> tuple:
         model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
         what = f"{path} (pre-trained weights)"
     else:
-        model = transformers.Qwen2ForCausalLM(transformers.Qwen2Config(**SHAPES[shape]))
+        with torch.device(device):  # random init on the GPU: seconds, not minutes on one thread
+            model = transformers.Qwen2ForCausalLM(transformers.Qwen2Config(**SHAPES[shape]))
         what = f"{shape} config, random init"
     model.to(device)
     ids = torch.randint(
