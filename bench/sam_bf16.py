@@ -88,7 +88,7 @@ def main() -> None:
         f"{platform.machine()} ({device}), torch {torch.__version__}; {what}. "
         "d = bf16(w + e) - bf16(w), what a bf16 matmul sees of e.",
         "",
-        "| method | rho | elements of e kept | cosine(d, e) | norm ratio ||d|| / ||e|| |",
+        "| method | rho | elements of e kept | cosine(d, e) | norm ratio: norm(d) / norm(e) |",
         "|---|---|---|---|---|",
     ]
     for name, rho, adaptive in SETTINGS:
