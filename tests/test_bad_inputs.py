@@ -1588,11 +1588,18 @@ CASES = [
         "was accepted: an adapter scaled by 0 changes nothing",
     ),
     Case(
-        "report-run-directory",
-        "`knowlearn report` on a run directory",
+        "report-unfinished-run",
+        "`knowlearn report` on a run directory that has not finished",
         lambda tmp: ["report", str(unfinished_run(tmp))],
-        ("a run directory: its results are in results.json",),
+        ("the run has not finished", "rerun its `knowlearn train` command"),
         "run",
+    ),
+    Case(
+        "report-not-a-run",
+        "`knowlearn report` on a folder that is neither an experiment nor a run",
+        lambda tmp: ["report", str(tmp)],
+        ("neither an experiment directory (arms/) nor a run directory (config.yaml)",),
+        ".",
     ),
     Case(
         "ask-empty-question",

@@ -188,8 +188,8 @@ def _load_layout(args: argparse.Namespace) -> Loaded:
     from knowlearn.data import loaders
 
     if args.layout == "folder":
-        if not (args.folder and args.qa):
-            raise KnowlearnError("--layout folder needs --folder and --qa")
+        if not args.folder:
+            raise KnowlearnError("--layout folder needs --folder (and --qa, if you have questions)")
         return loaders.load_folder(args.folder, args.qa)
     if args.layout == "pit":
         return _load_pit(args)
@@ -215,9 +215,15 @@ def cmd_import(args: argparse.Namespace) -> int:
     print(report.summary())
     for name, path in paths.items():
         print(f"{name}: {path}")
-    print(
-        f"train on them: knowlearn train data.documents={paths['documents']} data.qa={paths.get('qa', '...')}"
-    )
+    if qa:
+        print(
+            f"train on them: knowlearn train data.documents={paths['documents']} data.qa={paths.get('qa', '...')}"
+        )
+    else:
+        print(
+            f"no questions: have a local model write them with knowlearn synth --documents "
+            f"{paths['documents']} --model MODEL_DIR --out OUT"
+        )
     return 0
 
 
@@ -353,13 +359,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     from knowlearn.report import aggregate, collect, main_table, write_report
 
     if not Path(args.exp_dir, "arms").is_dir():
-        run = (
-            Path(args.exp_dir, "results.json").is_file()
-            or Path(args.exp_dir, "config.yaml").is_file()
-        )
+        if Path(args.exp_dir, "config.yaml").is_file():  # one run of `knowlearn train`
+            from knowlearn.report.run_report import write_run_report
+
+            path = write_run_report(args.exp_dir)
+            print(path.read_text(encoding="utf-8").split("\n## Plots")[0].rstrip())
+            print(f"\nreport: {path} (plots/ beside it)")
+            return 0
         raise KnowlearnError(
-            "not an experiment directory (it has no arms/ folder)"
-            + ("; a run directory: its results are in results.json" if run else ""),
+            "neither an experiment directory (arms/) nor a run directory (config.yaml)",
             file=args.exp_dir,
         )
     path = write_report(args.exp_dir)
@@ -554,10 +562,15 @@ def build_parser() -> argparse.ArgumentParser:
     x.set_defaults(func=cmd_export_lm_eval)
 
     rp = sub.add_parser(
-        "report", help="report.md, results.json and plots/ of an experiment directory"
+        "report",
+        help="report.md, results.json and plots/ of an experiment directory; "
+        "report.md and plots/ of one run's directory",
     )
     rp.add_argument(
-        "exp_dir", metavar="EXP_DIR", type=_user_path, help="an experiment directory (with arms/)"
+        "exp_dir",
+        metavar="DIR",
+        type=_user_path,
+        help="an experiment directory (with arms/) or a run directory (knowlearn train's out)",
     )
     rp.set_defaults(func=cmd_report)
 

@@ -30,7 +30,7 @@ from conftest import SMALL_RUN
 from knowlearn.cli import main
 from knowlearn.config import ModelConfig
 from knowlearn.data import bios
-from knowlearn.data.records import Document, read_documents, read_qa, write_records
+from knowlearn.data.records import Document, QAPair, read_documents, read_qa, write_records
 from knowlearn.models.tiny import build_tiny_model, train_tokenizer
 from knowlearn.synth.generate import generate_batch
 from knowlearn.synth.prompts import prompt_token_ids, render
@@ -351,3 +351,73 @@ def test_synth_writes_checked_qa_and_paraphrases_resumes_after_a_kill_and_feeds_
     assert results["paraphrases"]["dropped"] == 0
     assert results["counts"]["documents"] == 16 and results["counts"]["qa"] == len(qa_rows)
     assert len(read_qa(out / "qa.jsonl")) == len(qa_rows)
+
+
+def test_readme_sequence_from_a_folder_of_text_files(writer, tmp_path, capsys):
+    """The README's "from a folder of .txt files" sequence, command by command: import the
+    folder, synth QA and paraphrases with a local model, train that local model on them,
+    and read a report with held-out EM and what the model forgot."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for d in read_documents(writer["documents"]):
+        (folder / f"{d.entity}.txt").write_text(d.text + "\n", encoding="utf-8")
+    data, synth, run = tmp_path / "data", tmp_path / "synth", tmp_path / "run"
+
+    assert main(["import", "--layout", "folder", "--folder", str(folder), "--out", str(data)]) == 0
+    assert "knowlearn synth --documents" in capsys.readouterr().out  # no QA: the next step
+    imported = read_documents(data / "documents.jsonl")
+    assert len(imported) == 16 and not any(d.facts for d in imported)
+
+    args = ["--config", str(writer["config"]), "--documents", str(data / "documents.jsonl")]
+    assert (
+        main(["synth", "--quiet", *args, "--model", str(writer["model"]), "--out", str(synth)]) == 0
+    )
+    qa = read_qa(synth / "qa.jsonl")
+    assert {q.split for q in qa} == {"train", "test"}
+    assert len(_rows(synth / "paraphrases.jsonl")) > 0
+
+    # What the model should not forget: questions (here about people it was trained to
+    # write about; it answers none, so retention counts 0 of them) and untrained text.
+    retention = tmp_path / "known.jsonl"
+    people = list(writer["people"].values())[:2]
+    write_records(
+        retention,
+        [
+            QAPair(f"k{i}", p.name, "birth_city", f"Where was {p.name} born?", p.birth_city, "test")
+            for i, p in enumerate(people)
+        ],
+    )
+    reference = tmp_path / "reference.txt"
+    others = bios.render_documents(bios.sample_people(3, seed=99), 0)  # nobody trains on them
+    reference.write_text("\n\n".join(d.text for d in others), encoding="utf-8")
+    train = [
+        "train",
+        "--quiet",
+        f"out={run}",
+        f"model.path={writer['model']}",
+        f"data.documents={synth / 'documents_with_facts.jsonl'}",
+        f"data.qa={synth / 'qa.jsonl'}",
+        f"augment.paraphrases={synth / 'paraphrases.jsonl'}",
+        f"data.retention={retention}",
+        f"data.reference={reference}",
+        "cpt.epochs=2",
+        "it.epochs=1",
+        "cpt.batch_size=8",
+    ]
+    assert main(train) == 0
+    results = json.loads((run / "results.json").read_text())
+    assert results["retention"]["qa"]["asked"] == 2
+    assert results["retention"]["reference"]["ppl_after"] > 0
+    capsys.readouterr()
+
+    assert main(["report", str(run)]) == 0
+    printed = capsys.readouterr().out
+    report = (run / "report.md").read_text()
+    n_test = results["qa"]["test"]["all"]["n"]
+    em = results["qa"]["test"]["all"]["em"]
+    assert f"| held-out QA exact match ({n_test:,} questions) | {em:.1f} % |" in report
+    assert "## What the model forgot" in report and "Reference perplexity" in report
+    assert "answered none of its 2 questions" in report
+    assert (run / "plots" / "training_curves.png").is_file()
+    assert not (run / "plots" / "qa_em.png").exists()  # one bar: no plot
+    assert report.split("\n## Plots")[0].rstrip() in printed

@@ -805,8 +805,10 @@ def _text_files(folder: Path) -> list[Path]:
     return sorted(files, key=lambda p: p.relative_to(folder).as_posix())
 
 
-def load_folder(folder: PathLike, qa_path: PathLike) -> Loaded:
-    """A folder of .txt/.md files (searched recursively) and a QA JSONL (or JSON array).
+def load_folder(folder: PathLike, qa_path: PathLike | None = None) -> Loaded:
+    """A folder of .txt/.md files (searched recursively) and, optionally, a QA JSONL (or
+    JSON array). Without QA the documents come out without facts, ready for `knowlearn synth`
+    to write questions about them.
 
     Documents: one per file, in sorted relative-path order; hidden files are skipped.
     The text is the file's, stripped, with Unix line ends. The entity is the file's first
@@ -927,7 +929,8 @@ def load_folder(folder: PathLike, qa_path: PathLike) -> Loaded:
         attr = DEFAULT_ATTRIBUTE if attribute is None else attribute
         raw.append(_RawQA(qa_id, question, answer, split, attr, linked))
 
-    read_jsonl(qa_path, parse_qa, allow_array=True)
+    if qa_path is not None:
+        read_jsonl(qa_path, parse_qa, allow_array=True)
     return _assemble("folder", docs, titles, raw)
 
 

@@ -554,15 +554,18 @@ def _curves(runs: list[dict[str, Any]], stage: str) -> tuple[list[tuple[float, f
     return series[0], 1
 
 
-def make_plots(data: dict[str, Any], agg: dict[str, Any], plot_dir: Path) -> dict[str, Path]:
-    """Every plot that has data; {name: path}. Needs matplotlib."""
+def make_plots(
+    data: dict[str, Any], agg: dict[str, Any], plot_dir: Path, skip: tuple[str, ...] = ()
+) -> dict[str, Path]:
+    """Every plot that has data, but those named in `skip`; {name: path}. Needs matplotlib."""
     from knowlearn.report import plots
 
     colors = plots.arm_colors(data["arms"])
     out: dict[str, Path] = {}
     em = {a: _em_values(e) for a, e in agg["arms"].items() if _em_values(e)}
     if em:
-        out["qa_em"] = plots.qa_em_per_arm(em, plot_dir / "qa_em.png", agg["baseline"], colors)
+        if "qa_em" not in skip:
+            out["qa_em"] = plots.qa_em_per_arm(em, plot_dir / "qa_em.png", agg["baseline"], colors)
         attr_means = {
             a: {
                 k: v["test_em"]
@@ -571,7 +574,7 @@ def make_plots(data: dict[str, Any], agg: dict[str, Any], plot_dir: Path) -> dic
             }
             for a in em
         }
-        if any(attr_means.values()):
+        if any(attr_means.values()) and "per_attribute" not in skip:
             out["per_attribute"] = plots.per_attribute(
                 attr_means, plot_dir / "per_attribute.png", colors
             )
@@ -592,7 +595,7 @@ def make_plots(data: dict[str, Any], agg: dict[str, Any], plot_dir: Path) -> dic
             curves, plot_dir / "training_curves.png", curve_colors, note
         )
     corr = agg["correlation"]
-    if corr["n"] >= 2:
+    if corr["n"] >= 2 and "probe_vs_qa" not in skip:
         pts = [(p["arm"], p["seed"], p["x"], p["y"]) for p in corr["points"]]
         out["probe_vs_qa"] = plots.probe_vs_qa(pts, plot_dir / "probe_vs_qa.png", colors)
     base = agg["arms"].get(agg["baseline"] or "", {}).get("test_em", {}).get("mean")
