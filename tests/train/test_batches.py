@@ -1,10 +1,12 @@
+import dataclasses
+
 import pytest
 import torch
 
 from knowlearn.data import bios
 from knowlearn.eval import facts
 from knowlearn.models.load import load_model
-from knowlearn.models.tiny import train_tokenizer
+from knowlearn.models.tiny import build_tiny_model, train_tokenizer
 from knowlearn.train.batches import (
     DOC_PREFIX,
     IGNORE,
@@ -12,6 +14,7 @@ from knowlearn.train.batches import (
     document_examples,
     document_text_for_model,
     epoch_batches,
+    model_inputs,
     qa_examples,
     qa_prompt,
 )
@@ -123,3 +126,42 @@ def test_scoring_reads_documents_as_training_does(bios_tokenizer, monkeypatch):
             value = tok(" " + f.value, add_special_tokens=False)["input_ids"]
             want += value[1:] if tok.convert_ids_to_tokens(value[0]) == "Ġ" else value
         assert picked == want
+
+
+def _loss_and_grads(model, **inputs):
+    model.zero_grad()
+    loss = model(**inputs, use_cache=False).loss
+    loss.backward()
+    return loss.detach(), [p.grad.clone() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("architecture", ["llama", "qwen2"])
+@pytest.mark.parametrize("kind", ["it", "cpt"])
+def test_training_inputs_give_the_full_forwards_loss_and_gradients(
+    tokenizer, docs, qa, architecture, kind
+):
+    """No attention mask and the LM head only at label columns (model_inputs) against the
+    full forward with its mask: the same loss and gradients, on a right-padded batch of
+    uneven rows, whose IT columns are mostly prompt."""
+    from conftest import TINY
+
+    examples = (
+        qa_examples(tokenizer, qa, 128)[0]
+        if kind == "it"
+        else document_examples(tokenizer, docs, 128)[0]
+    )
+    batch = collate(examples, tokenizer.pad_token_id)
+    assert (batch["attention_mask"] == 0).any(), "the batch has padding"
+    inputs = model_inputs(batch, "cpu")
+    assert "attention_mask" not in inputs
+    columns = inputs["logits_to_keep"].numel()
+    if kind == "it":
+        assert columns < batch["labels"].shape[1], "the prompt-only columns are skipped"
+    cfg = dataclasses.replace(TINY, architecture=architecture)
+    model = build_tiny_model(cfg, tokenizer, seed=0)
+    full, full_grads = _loss_and_grads(model, **batch)
+    fast, fast_grads = _loss_and_grads(model, **inputs)
+    # float32 rounding only: the cross-entropy sums fewer terms in another order
+    torch.testing.assert_close(fast, full, rtol=1e-6, atol=0)
+    for a, b in zip(fast_grads, full_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)

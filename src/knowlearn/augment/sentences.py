@@ -9,6 +9,7 @@ never after a common abbreviation, and never across a protected (fact) span.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from bisect import bisect_left, bisect_right
@@ -93,6 +94,17 @@ def _is_boundary(text: str, gap_start: int, gap_end: int) -> bool:
 
 
 def split_sentences(text: str, protect: Sequence[tuple[int, int]] = ()) -> list[tuple[int, int]]:
+    """See `_split_sentences`; memoized, since formatting splits the same originals at every
+    copy and every epoch (and the augmentation invariant splits them again)."""
+    return list(_split_cached(text, tuple((s, e) for s, e in protect)))
+
+
+@functools.lru_cache(maxsize=1 << 15)
+def _split_cached(text: str, protect: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
+    return tuple(_split_sentences(text, protect))
+
+
+def _split_sentences(text: str, protect: Sequence[tuple[int, int]] = ()) -> list[tuple[int, int]]:
     """Return sorted, disjoint (start, end) sentence spans covering every non-space character.
 
     Boundaries are whitespace runs that contain a line break, or that follow ".", "!" or

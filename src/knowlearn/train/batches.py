@@ -15,6 +15,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from transformers import PreTrainedTokenizerBase
@@ -112,3 +113,26 @@ def collate(examples: Sequence[Example], pad_id: int) -> dict[str, torch.Tensor]
         labels[i, :n] = torch.tensor(e.labels)
         mask[i, :n] = 1
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def model_inputs(batch: dict[str, torch.Tensor], device: torch.device | str) -> dict[str, Any]:
+    """A training forward's arguments from a collated batch, on `device`.
+
+    No attention mask: the padding is on the right, so under causal attention no real token
+    sees it, and its labels are ignored. The loss and gradients are those with the mask, bit
+    for bit (tests/train/test_batches.py); without a mask SDPA takes its causal path (flash
+    attention on a GPU) instead of materializing a mask.
+    The LM head only where there is a loss: `logits_to_keep` keeps the columns in which some
+    row has a label for its next token, and `shift_labels` gives those labels, so the head
+    and the log-softmax skip the prompt-only columns of instruction tuning (inside the
+    model's forward, so DDP and FSDP hooks run as usual).
+    """
+    labels = batch["labels"]
+    shift = torch.nn.functional.pad(labels[:, 1:], (0, 1), value=IGNORE)
+    keep = (shift != IGNORE).any(dim=0).nonzero().flatten()
+    return {
+        "input_ids": batch["input_ids"].to(device),
+        "labels": labels.to(device),  # unused by the loss beside shift_labels; marks "compute it"
+        "shift_labels": shift[:, keep].contiguous().to(device),
+        "logits_to_keep": keep.to(device),
+    }

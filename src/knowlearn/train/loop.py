@@ -40,7 +40,7 @@ from knowlearn.io import atomic_open, dumps, write_json, write_text
 from knowlearn.models.load import load_model
 from knowlearn.optim.sam import SAM, check_precision, sam_step
 from knowlearn.track import log_epoch_row, log_step_row, replay_stage
-from knowlearn.train.batches import IGNORE, Example, collate, epoch_batches
+from knowlearn.train.batches import IGNORE, Example, collate, epoch_batches, model_inputs
 from knowlearn.train.epochs import EpochEval, EpochTracker
 from knowlearn.train.sharding import (
     full_state_dict,
@@ -260,9 +260,14 @@ def train_stage(
         )
         sharp.step_count = start
 
-    def global_sums(*xs: float) -> list[float]:
-        """Each number summed over all processes, in one all-reduce (float64: exact counts)."""
-        t = torch.tensor(xs, dtype=torch.float64, device=acc.device)
+    def global_sums(*xs: float | torch.Tensor) -> list[float]:
+        """Each number summed over all processes, in one all-reduce (float64: exact counts).
+        One process: the numbers as they are, without a round trip through the GPU (reading
+        a value back there waits for all queued work, so the next step could not be queued
+        while this one runs)."""
+        if world == 1:
+            return [float(x) for x in xs]
+        t = torch.stack([torch.as_tensor(x, device=acc.device).double() for x in xs])
         return acc.reduce(t, reduction="sum").tolist()
 
     def no_sync() -> Any:
@@ -309,9 +314,9 @@ def train_stage(
             scale = labelled / world
 
             def loss_fn(mb: dict[str, torch.Tensor], scale: float = scale) -> torch.Tensor:
-                mb = {k: v.to(acc.device) for k, v in mb.items()}
                 with acc.autocast():
-                    return model(**mb, num_items_in_batch=scale, use_cache=False).loss
+                    inputs = model_inputs(mb, acc.device)
+                    return model(**inputs, num_items_in_batch=scale, use_cache=False).loss
 
             sam_now = sharp is not None and sharp.next_step_is_sam
             if sharp is not None:
@@ -331,13 +336,15 @@ def train_stage(
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
             scheduler.step()
-            (loss_value,) = global_sums(local / world)
             tokens += int(step_tokens)
             bar.update(1)
-            bar.set_postfix(loss=f"{loss_value:.3f}")
             done_steps = step + 1
             kill_point("train_step")
-            if acc.is_main_process and (done_steps % log_every == 0 or done_steps == total):
+            log_now = done_steps % log_every == 0 or done_steps == total
+            if log_now:  # the loss is read back (a sync on a GPU) only for a log row
+                (loss_value,) = global_sums(local / world)
+                bar.set_postfix(loss=f"{loss_value:.3f}")
+            if acc.is_main_process and log_now:
                 row = {
                     "step": done_steps,
                     "total": total,
@@ -479,18 +486,19 @@ def _accumulate(
     loss_fn: Callable[[dict[str, torch.Tensor]], torch.Tensor],
     backward: Callable[[torch.Tensor], None],
     no_sync: Callable[[], Any],
-) -> float:
+) -> torch.Tensor:
     """Forward/backward every micro-batch; gradients sync (DDP all-reduce, FSDP
     reduce-scatter) only on the last one.
 
-    Returns the sum of this process's (already normalized) micro-batch losses.
+    Returns the sum of this process's (already normalized) micro-batch losses, as a tensor
+    on the device: reading it back is left to whoever logs it.
     """
-    total = 0.0
+    total = torch.zeros(())
     for i, mb in enumerate(micro):
         with no_sync() if i < len(micro) - 1 else nullcontext():
             loss = loss_fn(mb)
             backward(loss)
-        total += loss.item()
+        total = total.to(loss.device) + loss.detach().float()
     return total
 
 
