@@ -37,7 +37,8 @@ fi
 cp "$RUN/report.md" "$OUT/" 2>/dev/null
 tar czf "$OUT/fair-gpu-run.tar.gz" -C "$(dirname "$RUN")" \
   --exclude='*.safetensors' --exclude='*.bin' --exclude='*.pt' --exclude='checkpoint*' \
-  --exclude='cache' "$(basename "$RUN")" 2>/dev/null
+  --exclude='cache' --exclude='data' --exclude='tokenizer' --exclude='init' \
+  --exclude='predictions.jsonl' "$(basename "$RUN")" 2>/dev/null  # what `knowlearn report` reads: < 16 MiB
 wait "$bf16"; echo "sam_bf16: exit $?"
 cat "$OUT/results_sam_bf16.md" 2>/dev/null || tail -5 "$OUT/sam_bf16.log"
 ls -la "$OUT"; echo "total $(( $(date +%s) - start )) s"
