@@ -10,6 +10,7 @@ shipped stage only when its content key is the one the demo computes
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import tempfile
@@ -23,6 +24,7 @@ from knowlearn.experiment.shipped import export_stage, shipped_stages_dir
 
 def main() -> int:
     t0 = time.perf_counter()
+    os.environ["KNOWLEARN_NO_SHIPPED_STAGES"] = "1"  # train it: never copy the old one back
     with tempfile.TemporaryDirectory() as scratch:
         exp = load_experiment(shipped_config("demo.yaml"), [f"out={scratch}/demo"])
         cfgs = [arm_cfg(exp, arm, seed) for arm in exp.arms for seed in exp.seeds]

@@ -23,9 +23,12 @@ def test_a_base_model_is_shipped_and_loads_with_its_gate_passed():
     assert not list(stage.glob("checkpoint-*"))
 
 
-def test_restoring_copies_once_and_never_overwrites(tmp_path):
+def test_restoring_copies_once_and_never_overwrites(tmp_path, monkeypatch):
     target = tmp_path / "cache" / SHIPPED[0].name
     target.parent.mkdir()
+    monkeypatch.setenv("KNOWLEARN_NO_SHIPPED_STAGES", "1")  # to make it again: never copied
+    assert not restore_shipped_stage(target) and not target.exists()
+    monkeypatch.delenv("KNOWLEARN_NO_SHIPPED_STAGES")
     assert restore_shipped_stage(target) and (target / "model" / "model.safetensors").is_file()
     (target / "done.json").write_text("{}")
     assert not restore_shipped_stage(target)
@@ -47,9 +50,11 @@ def test_the_demo_finds_the_shipped_base_instead_of_training_one(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_shipped_base_is_what_the_command_makes_on_this_machine(tmp_path):
+def test_the_shipped_base_is_what_the_command_makes_on_this_machine(tmp_path, monkeypatch):
     """Rebuild the base as scripts/ship_demo_base.py does (minutes) and compare outputs."""
     import torch
+
+    monkeypatch.setenv("KNOWLEARN_NO_SHIPPED_STAGES", "1")  # train it, do not copy it
 
     exp = load_experiment(shipped_config("demo.yaml"), [f"out={tmp_path / 'demo'}"])
     cfgs = [arm_cfg(exp, arm, seed) for arm in exp.arms for seed in exp.seeds]

@@ -154,9 +154,11 @@ def test_training_inputs_give_the_full_forwards_loss_and_gradients(
     assert (batch["attention_mask"] == 0).any(), "the batch has padding"
     inputs = model_inputs(batch, "cpu")
     assert "attention_mask" not in inputs
-    columns = inputs["logits_to_keep"].numel()
     if kind == "it":
-        assert columns < batch["labels"].shape[1], "the prompt-only columns are skipped"
+        columns = inputs["logits_to_keep"].numel()
+        assert columns < batch["labels"].shape[1] - 1, "the prompt-only columns are skipped"
+    else:  # documents: labels nearly everywhere, the full head as before
+        assert "logits_to_keep" not in inputs
     cfg = dataclasses.replace(TINY, architecture=architecture)
     model = build_tiny_model(cfg, tokenizer, seed=0)
     full, full_grads = _loss_and_grads(model, **batch)

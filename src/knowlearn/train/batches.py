@@ -119,20 +119,24 @@ def model_inputs(batch: dict[str, torch.Tensor], device: torch.device | str) -> 
     """A training forward's arguments from a collated batch, on `device`.
 
     No attention mask: the padding is on the right, so under causal attention no real token
-    sees it, and its labels are ignored. The loss and gradients are those with the mask, bit
-    for bit (tests/train/test_batches.py); without a mask SDPA takes its causal path (flash
+    sees it, and its labels are ignored; without a mask SDPA takes its causal path (flash
     attention on a GPU) instead of materializing a mask.
     The LM head only where there is a loss: `logits_to_keep` keeps the columns in which some
     row has a label for its next token, and `shift_labels` gives those labels, so the head
     and the log-softmax skip the prompt-only columns of instruction tuning (inside the
-    model's forward, so DDP and FSDP hooks run as usual).
+    model's forward, so DDP and FSDP hooks run as usual). Loss and gradients equal the full
+    forward's with its mask up to float rounding (tests/train/test_batches.py). Where every
+    column but the last has a label (documents), the forward is the full one, bit for bit.
     """
     labels = batch["labels"]
+    inputs = {"input_ids": batch["input_ids"].to(device), "labels": labels.to(device)}
     shift = torch.nn.functional.pad(labels[:, 1:], (0, 1), value=IGNORE)
     keep = (shift != IGNORE).any(dim=0).nonzero().flatten()
-    return {
-        "input_ids": batch["input_ids"].to(device),
-        "labels": labels.to(device),  # unused by the loss beside shift_labels; marks "compute it"
+    if keep.numel() >= labels.shape[1] - 1:  # documents: a label nearly everywhere, as before
+        return inputs
+    # `labels` stays only to say "compute the loss"; the loss reads shift_labels.
+    inputs |= {
         "shift_labels": shift[:, keep].contiguous().to(device),
         "logits_to_keep": keep.to(device),
     }
+    return inputs
