@@ -157,6 +157,7 @@ def test_training_inputs_give_the_full_forwards_loss_and_gradients(
     if kind == "it":
         columns = inputs["logits_to_keep"].numel()
         assert columns < batch["labels"].shape[1] - 1, "the prompt-only columns are skipped"
+        assert "logits_to_keep" not in model_inputs(batch, "cpu", head_at_labels=False)
     else:  # documents: labels nearly everywhere, the full head as before
         assert "logits_to_keep" not in inputs
     cfg = dataclasses.replace(TINY, architecture=architecture)

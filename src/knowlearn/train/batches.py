@@ -115,7 +115,9 @@ def collate(examples: Sequence[Example], pad_id: int) -> dict[str, torch.Tensor]
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
-def model_inputs(batch: dict[str, torch.Tensor], device: torch.device | str) -> dict[str, Any]:
+def model_inputs(
+    batch: dict[str, torch.Tensor], device: torch.device | str, head_at_labels: bool = True
+) -> dict[str, Any]:
     """A training forward's arguments from a collated batch, on `device`.
 
     No attention mask: the padding is on the right, so under causal attention no real token
@@ -126,13 +128,14 @@ def model_inputs(batch: dict[str, torch.Tensor], device: torch.device | str) -> 
     and the log-softmax skip the prompt-only columns of instruction tuning (inside the
     model's forward, so DDP and FSDP hooks run as usual). Loss and gradients equal the full
     forward's with its mask up to float rounding (tests/train/test_batches.py). Where every
-    column but the last has a label (documents), the forward is the full one, bit for bit.
+    column but the last has a label (documents), or with `head_at_labels` off, the forward is
+    the full one, bit for bit.
     """
     labels = batch["labels"]
     inputs = {"input_ids": batch["input_ids"].to(device), "labels": labels.to(device)}
     shift = torch.nn.functional.pad(labels[:, 1:], (0, 1), value=IGNORE)
     keep = (shift != IGNORE).any(dim=0).nonzero().flatten()
-    if keep.numel() >= labels.shape[1] - 1:  # documents: a label nearly everywhere, as before
+    if not head_at_labels or keep.numel() >= labels.shape[1] - 1:  # the full head, as before
         return inputs
     # `labels` stays only to say "compute the loss"; the loss reads shift_labels.
     inputs |= {

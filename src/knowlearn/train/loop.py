@@ -260,6 +260,11 @@ def train_stage(
         )
         sharp.step_count = start
 
+    # The LM head only at label columns in the QA stage (#17). Documents and the base model
+    # (QA mixed into documents) keep the full forward: stages made before are made again bit
+    # for bit (the shipped demo base, tests/experiment/test_shipped.py).
+    head_at_labels = name == "it"
+
     def global_sums(*xs: float | torch.Tensor) -> list[float]:
         """Each number summed over all processes, in one all-reduce (float64: exact counts).
         One process: the numbers as they are, without a round trip through the GPU (reading
@@ -315,7 +320,7 @@ def train_stage(
 
             def loss_fn(mb: dict[str, torch.Tensor], scale: float = scale) -> torch.Tensor:
                 with acc.autocast():
-                    inputs = model_inputs(mb, acc.device)
+                    inputs = model_inputs(mb, acc.device, head_at_labels)
                     return model(**inputs, num_items_in_batch=scale, use_cache=False).loss
 
             sam_now = sharp is not None and sharp.next_step_is_sam
