@@ -1595,6 +1595,13 @@ CASES = [
         "run",
     ),
     Case(
+        "report-missing-dir",
+        "`knowlearn report` on a path that does not exist",
+        lambda tmp: ["report", str(tmp / "runs" / "nope")],
+        ("no such directory",),
+        "runs/nope",
+    ),
+    Case(
         "report-not-a-run",
         "`knowlearn report` on a folder that is neither an experiment nor a run",
         lambda tmp: ["report", str(tmp)],

@@ -358,6 +358,8 @@ def cmd_export_lm_eval(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from knowlearn.report import aggregate, collect, main_table, write_report
 
+    if not Path(args.exp_dir).is_dir():
+        raise KnowlearnError("no such directory", file=args.exp_dir)
     if not Path(args.exp_dir, "arms").is_dir():
         if Path(args.exp_dir, "config.yaml").is_file():  # one run of `knowlearn train`
             from knowlearn.report.run_report import write_run_report
