@@ -624,6 +624,17 @@ PLOT_CAPTIONS = {
 }
 
 
+def plots_section(
+    plots: dict[str, Path], captions: dict[str, str], root: Path, note: str
+) -> list[str]:
+    """ "## Plots": each plot made, captioned, linked relative to `root` (where report.md is)."""
+    md = ["## Plots", ""] + ([note] if note else [])
+    for key, caption in captions.items():
+        if key in plots:
+            md += [caption, "", f"![{key}]({plots[key].relative_to(root).as_posix()})", ""]
+    return md
+
+
 def render_markdown(
     agg: dict[str, Any],
     plots: dict[str, Path],
@@ -704,12 +715,7 @@ def render_markdown(
             md += ["", f"![{name}]({plots[f'group_{name}'].relative_to(exp_dir).as_posix()})"]
     for section in sections:
         md += ["", section]
-    md += ["", "## Plots", ""]
-    if plots_note:
-        md.append(plots_note)
-    for key, caption in PLOT_CAPTIONS.items():
-        if key in plots:
-            md += [f"{caption}", "", f"![{key}]({plots[key].relative_to(exp_dir).as_posix()})", ""]
+    md += ["", *plots_section(plots, PLOT_CAPTIONS, exp_dir, plots_note)]
     md += ["## Incomplete runs", ""]
     if agg["incomplete"]:
         md += [f"- `{r['path']}`: {r['status']}" for r in agg["incomplete"]]

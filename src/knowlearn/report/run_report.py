@@ -23,6 +23,7 @@ from knowlearn.report.report import (
     _read_yaml,
     aggregate,
     make_plots,
+    plots_section,
 )
 from knowlearn.results import metric
 
@@ -117,9 +118,14 @@ def _forgetting(results: dict[str, Any]) -> list[str]:
     return lines
 
 
-def render_run(data: dict[str, Any], plots: dict[str, Path], run_dir: Path, note: str) -> str:
+def _attributes(data: dict[str, Any], agg: dict[str, Any]) -> int:
+    return len(agg["arms"][data["arms"][0]]["per_attribute"])
+
+
+def render_run(
+    data: dict[str, Any], agg: dict[str, Any], plots: dict[str, Path], run_dir: Path, note: str
+) -> str:
     results = data["runs"][0]["results"]
-    agg = aggregate(data)
     seconds = metric(results, "seconds")
     md = [
         f"# Run report: {data['arms'][0]}",
@@ -138,16 +144,11 @@ def render_run(data: dict[str, Any], plots: dict[str, Path], run_dir: Path, note
         *_forgetting(results),
     ]
     table = _per_attribute_table(agg)
-    if table and len(agg["arms"][data["arms"][0]]["per_attribute"]) > 1:
+    if table and _attributes(data, agg) > 1:
         md += ["", "## Held-out QA EM per attribute (%)", "", table]
     for section in diagnostics.render(data, data["arms"]):
         md += ["", section]
-    md += ["", "## Plots", ""]
-    if note:
-        md.append(note)
-    for key, caption in CAPTIONS.items():
-        if key in plots:
-            md += [caption, "", f"![{key}]({plots[key].relative_to(run_dir).as_posix()})", ""]
+    md += ["", *plots_section(plots, CAPTIONS, run_dir, note)]
     return "\n".join(md).rstrip() + "\n"
 
 
@@ -156,9 +157,8 @@ def write_run_report(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     data = collect_run(run_dir)
     note, agg = "", aggregate(data)
-    one_attribute = len(agg["arms"][data["arms"][0]]["per_attribute"]) <= 1
     try:
-        skip = ("qa_em", "per_attribute") if one_attribute else ("qa_em",)
+        skip = ("qa_em", "per_attribute") if _attributes(data, agg) <= 1 else ("qa_em",)
         plots = make_plots(data, agg, run_dir / "plots", skip=skip)
     except ImportError:
         plots, note = (
@@ -166,5 +166,5 @@ def write_run_report(run_dir: str | Path) -> Path:
             "Plots skipped: matplotlib is not installed (`pip install 'knowlearn[report]'`).",
         )
     path = run_dir / "report.md"
-    write_text(path, render_run(data, plots, run_dir, note))
+    write_text(path, render_run(data, agg, plots, run_dir, note))
     return path

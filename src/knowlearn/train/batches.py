@@ -133,9 +133,11 @@ def model_inputs(
     """
     labels = batch["labels"]
     inputs = {"input_ids": batch["input_ids"].to(device), "labels": labels.to(device)}
+    if not head_at_labels:
+        return inputs
     shift = torch.nn.functional.pad(labels[:, 1:], (0, 1), value=IGNORE)
     keep = (shift != IGNORE).any(dim=0).nonzero().flatten()
-    if not head_at_labels or keep.numel() >= labels.shape[1] - 1:  # the full head, as before
+    if keep.numel() >= labels.shape[1] - 1:  # a label nearly everywhere: the full head
         return inputs
     # `labels` stays only to say "compute the loss"; the loss reads shift_labels.
     inputs |= {
