@@ -24,11 +24,12 @@ import transformers
 
 from knowlearn.config import ModelConfig, StageConfig
 from knowlearn.data import bios
+from knowlearn.data.prompts import answer_ids, prompt_ids
 from knowlearn.eval.qa import greedy_generate, teacher_forced
 from knowlearn.models.load import load_model
 from knowlearn.models.tiny import build_tiny_model, train_tokenizer
-from knowlearn.train.batches import answer_ids, document_examples, prompt_ids, qa_examples
-from knowlearn.train.loop import train_stage
+from knowlearn.train.batches import document_examples, qa_examples
+from knowlearn.train.loop import StageSpec, TrainEnv, train_stage
 
 
 def _profile(fn) -> dict[str, float]:
@@ -65,12 +66,11 @@ def main() -> None:
         )
         trained = train_stage(
             init,
-            examples,
-            StageConfig(epochs=30, lr=3e-3, checkpoint_every=0),
+            StageSpec(
+                "warm", examples, StageConfig(epochs=30, lr=3e-3, checkpoint_every=0), seed=0
+            ),
             Path(tmp) / "t",
-            seed=0,
-            name="warm",
-            progress=False,
+            TrainEnv(progress=False),
         )
         model = load_model(trained).eval()
     prompts = [prompt_ids(tok, q.question) for q in qa]

@@ -133,7 +133,7 @@ def run_knowlearn(init: Path, args, sam: bool) -> dict:
 
     from knowlearn.config import SAMConfig, StageConfig
     from knowlearn.train.batches import Example
-    from knowlearn.train.loop import train_stage
+    from knowlearn.train.loop import StageSpec, TrainEnv, train_stage
 
     vocab = transformers.AutoConfig.from_pretrained(init).vocab_size
     examples = [Example(r, list(r)) for r in _rows(args.steps * args.batch, args.seq, vocab)]
@@ -147,14 +147,15 @@ def run_knowlearn(init: Path, args, sam: bool) -> dict:
     out = Path(tempfile.mkdtemp(dir=init.parent))
     train_stage(
         init,
-        examples,
-        cfg,
+        StageSpec(
+            "sam" if sam else "adamw",
+            examples,
+            cfg,
+            seed=0,
+            sam=SAMConfig(rho=0.05) if sam else None,
+        ),
         out,
-        seed=0,
-        name="sam" if sam else "adamw",
-        accelerator=acc,
-        progress=False,
-        sam=SAMConfig(rho=0.05) if sam else None,
+        TrainEnv(accelerator=acc, progress=False),
     )
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     a, b = next(r for r in rows if r["step"] == args.warmup), rows[-1]

@@ -25,7 +25,7 @@ from knowlearn.config import ModelConfig, StageConfig
 from knowlearn.data import bios
 from knowlearn.models.tiny import build_tiny_model, train_tokenizer
 from knowlearn.train.batches import IGNORE, document_examples, qa_examples
-from knowlearn.train.loop import train_stage
+from knowlearn.train.loop import StageSpec, TrainEnv, train_stage
 
 
 class _Listed(torch.utils.data.Dataset):
@@ -63,7 +63,7 @@ def knowlearn_tps(init: Path, examples, steps: int, batch: int, work: Path) -> f
     subset = examples[:n]
     cfg = StageConfig(epochs=1.0, lr=1e-3, batch_size=batch, checkpoint_every=0)
     t = time.perf_counter()
-    train_stage(init, subset, cfg, work, seed=0, name="bench", progress=False)
+    train_stage(init, StageSpec("bench", subset, cfg, seed=0), work, TrainEnv(progress=False))
     return sum(len(e.input_ids) for e in subset) / (time.perf_counter() - t)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from knowlearn.cli import shipped_config
 from knowlearn.experiment.arms import arm_cfg, load_experiment, prebuild_bases, shared_tokenizer
-from knowlearn.experiment.shipped import export_stage, shipped_stages_dir
+from knowlearn.pipeline.shipped import export_stage, shipped_stages_dir
 
 
 def main() -> int:

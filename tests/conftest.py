@@ -9,9 +9,10 @@ import torch
 import transformers
 
 from knowlearn.config import ModelConfig, StageConfig
+from knowlearn.data.prompts import qa_prompt
 from knowlearn.data.records import Document, Fact, QAPair
 from knowlearn.models.tiny import build_tiny_model, train_tokenizer
-from knowlearn.train.batches import document_examples, qa_prompt
+from knowlearn.train.batches import document_examples
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 torch.set_num_threads(1)
@@ -102,11 +103,14 @@ def init_dir(tmp_path_factory, tokenizer):
 @pytest.fixture(scope="session")
 def trained_dir(tmp_path_factory, init_dir, tokenizer, docs):
     """The tiny model after enough CPT to memorize the six documents."""
-    from knowlearn.train.loop import train_stage
+    from knowlearn.train.loop import StageSpec, TrainEnv, train_stage
 
     out = tmp_path_factory.mktemp("trained")
     examples, _ = document_examples(tokenizer, docs, 128)
     cfg = StageConfig(epochs=150, lr=5e-3, batch_size=3, warmup_ratio=0.0, checkpoint_every=0)
     return train_stage(
-        init_dir, examples, cfg, out, seed=0, name="cpt", tokenizer=tokenizer, progress=False
+        init_dir,
+        StageSpec("cpt", examples, cfg, seed=0),
+        out,
+        TrainEnv(tokenizer=tokenizer, progress=False),
     )

@@ -179,7 +179,7 @@ def previous_run(config_text: str | None = None) -> Build:
 
     def build(tmp: Path) -> list[str]:
         from knowlearn.config import load_config
-        from knowlearn.pipeline import prepare_out_dir
+        from knowlearn.pipeline.rundir import prepare_out_dir
 
         run = tmp / "run"
         prepare_out_dir(load_config(None, [f"out={run}", *TINY]))
@@ -196,7 +196,7 @@ _HELD: list[Any] = []  # locks held for the rest of the session (released at exi
 
 def run_in_use(tmp: Path) -> list[str]:
     """Another run holds tmp/run's lock (as a live `knowlearn train` would)."""
-    from knowlearn.pipeline import run_dir_lock
+    from knowlearn.pipeline.rundir import run_dir_lock
 
     lock = run_dir_lock(tmp / "run")
     lock.__enter__()
@@ -251,14 +251,14 @@ def truncated_weights(tmp: Path) -> list[str]:
 def unfinished_run(tmp: Path) -> Path:
     """A run directory whose config is written but which has not finished."""
     from knowlearn.config import load_config
-    from knowlearn.pipeline import prepare_out_dir
+    from knowlearn.pipeline.rundir import prepare_out_dir
 
     return prepare_out_dir(load_config(None, [f"out={tmp / 'run'}", *TINY]))
 
 
 def experiment_in_use(tmp: Path) -> list[str]:
     """Another `knowlearn run` holds the experiment's lock, its arm log already written."""
-    from knowlearn.pipeline import run_dir_lock
+    from knowlearn.pipeline.rundir import run_dir_lock
 
     argv = experiment("")(tmp)
     log = tmp / "exp" / "arms" / "baseline" / "seed0.log"
@@ -1733,7 +1733,7 @@ def _crlf(tmp: Path) -> None:
 
 def _answer_not_verbatim(tmp: Path) -> None:
     from knowlearn.config import load_config
-    from knowlearn.pipeline import prepare_data
+    from knowlearn.pipeline.corpus import prepare_data
 
     rows = [QA[0] | {"answer": "in Lisbon, Portugal"}, QA[1]]
     cfg = load_config(
@@ -1832,7 +1832,7 @@ def _no_test_split(tmp: Path) -> None:
 
 def _identical_copies(tmp: Path) -> None:
     from knowlearn.config import load_config
-    from knowlearn.pipeline import check_inputs
+    from knowlearn.pipeline.checks import check_inputs
 
     # No document names its entity, so a heading (the only transform allowed) changes nothing.
     docs = [d | {"text": "She" + d["text"][d["text"].index(" was") :]} for d in DOCS]
@@ -1907,7 +1907,8 @@ def _corrected_rerun(tmp: Path) -> None:
 def _wall_time_resume(tmp: Path) -> None:
     from knowlearn.config import load_config
     from knowlearn.io import write_json
-    from knowlearn.pipeline import prepare_out_dir, run
+    from knowlearn.pipeline.run import run
+    from knowlearn.pipeline.rundir import prepare_out_dir
 
     cfg = load_config(None, [f"out={tmp / 'run'}", *TINY])
     prepare_out_dir(cfg)  # an earlier invocation: 100 s, then Ctrl-C
@@ -2022,7 +2023,7 @@ def _empty_yaml_section(tmp: Path) -> None:
 
 def _warned(tmp: Path) -> None:
     from knowlearn.config import load_config
-    from knowlearn.pipeline import check_inputs
+    from knowlearn.pipeline.checks import check_inputs
 
     rows = [QA[0], QA[0] | {"id": "q3", "answer": "Porto"}, QA[1]]
     cfg = load_config(None, [*user_data(qa=rows)(tmp)[3:], "data.validation_fraction=0.3"])
@@ -2035,7 +2036,7 @@ def _model_path_adapter(tmp: Path) -> None:
     peft = pytest.importorskip("peft")
     from knowlearn.config import load_config
     from knowlearn.models.load import load_model
-    from knowlearn.pipeline import check_inputs
+    from knowlearn.pipeline.checks import check_inputs
 
     base = tiny_model(tmp)
     model = peft.get_peft_model(load_model(base), peft.LoraConfig(r=2, target_modules=["q_proj"]))

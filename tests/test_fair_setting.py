@@ -5,7 +5,7 @@ import json
 
 from conftest import SMALL_RUN as SMALL
 from knowlearn.config import load_config
-from knowlearn.pipeline import run
+from knowlearn.pipeline.run import run
 
 BASE = [
     "base.people=16",

@@ -22,7 +22,8 @@ from safetensors.torch import load_file
 from conftest import SMALL_RUN
 from knowlearn.errors import KnowlearnError
 from knowlearn.faults import POINTS
-from knowlearn.pipeline import run, run_dir_lock
+from knowlearn.pipeline.run import run
+from knowlearn.pipeline.rundir import run_dir_lock
 
 # 12 documents in batches of 8 for 3 epochs: 6 CPT steps, then 4 IT steps; a checkpoint
 # every 2 steps, so kills land between, on and inside checkpoints.

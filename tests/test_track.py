@@ -12,7 +12,7 @@ from conftest import SMALL_RUN as SMALL
 from knowlearn.cli import main
 from knowlearn.config import load_config
 from knowlearn.errors import KnowlearnError
-from knowlearn.pipeline import run
+from knowlearn.pipeline.run import run
 from knowlearn.track import PROJECT, TRACKING_DIR, tracker_problem
 
 

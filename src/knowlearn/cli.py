@@ -106,7 +106,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.config, [f"out={args.out}", *args.overrides] if args.out else args.overrides
     )
     _quiet_libraries()
-    from knowlearn.pipeline import run, summary_row
+    from knowlearn.pipeline.run import run
+    from knowlearn.results import summary_row
 
     results = run(cfg, progress=not args.quiet)
     row = summary_row(results)
@@ -129,7 +130,7 @@ def cmd_augment(args: argparse.Namespace) -> int:
         )
     cfg = load_config(args.config, args.overrides)
     _quiet_libraries()
-    from knowlearn.pipeline import prepare_data
+    from knowlearn.pipeline.corpus import prepare_data
 
     out = Path(args.out or Path(cfg.out) / "augmented")
     docs, qa = prepare_data(cfg, out / "source")
@@ -270,9 +271,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
         raise KnowlearnError("a question is empty", field="question")
     path = final_model(Path(args.model))
     _quiet_libraries()
+    from knowlearn.data.prompts import prompt_ids
     from knowlearn.eval.qa import greedy_generate
     from knowlearn.models.load import load_model, load_tokenizer
-    from knowlearn.train.batches import prompt_ids
 
     tok = load_tokenizer(path, trust_remote_code=args.trust_remote_code)
     model = load_model(path, trust_remote_code=args.trust_remote_code)

@@ -43,3 +43,15 @@ def metric(results: Any, name: str) -> float | None:
     if isinstance(node, bool) or not isinstance(node, int | float):
         return None
     return float(node)
+
+
+def summary_row(results: dict[str, Any]) -> dict[str, float]:
+    """The headline numbers: held-out QA EM, train QA EM, memorization."""
+    qa = results["qa"]
+    return {
+        "test_em": qa.get("test", {}).get("all", {}).get("em", float("nan")),
+        "train_em": qa.get("train", {}).get("all", {}).get("em", float("nan")),
+        "test_recall": qa.get("test", {}).get("all", {}).get("recall", float("nan")),
+        "memorization": results["memorization"]["all"]["acc"],
+        "memorization_after_cpt": results["memorization_after_cpt"]["all"]["acc"],
+    }

@@ -47,7 +47,7 @@ def tracker_problem(names: Sequence[str]) -> str | None:
 
 
 def accelerator_kwargs(report_to: Sequence[str], out: Path) -> dict[str, Any]:
-    """Accelerator(...) arguments that route acc.log to `report_to` (nothing when off)."""
+    """Accelerator(...) arguments that route accelerator.log to `report_to` (nothing when off)."""
     if not report_to:
         return {}
     from accelerate.utils import ProjectConfiguration
@@ -80,22 +80,22 @@ def flat_config(cfg: Any) -> dict[str, Any]:
     return out
 
 
-def start(acc: Any, cfg: Any) -> None:
+def start(accelerator: Any, cfg: Any) -> None:
     """Open the trackers of `cfg.report_to` (after the run directory is checked and made)."""
     if not cfg.report_to:
         return
     out = Path(cfg.out)
-    acc.init_trackers(
+    accelerator.init_trackers(
         PROJECT,
         config=flat_config(cfg),
         init_kwargs={"wandb": {"name": out.name, "dir": str(out / TRACKING_DIR)}},
     )
 
 
-def finish(acc: Any) -> None:
+def finish(accelerator: Any) -> None:
     """Flush and close the trackers (a no-op when none is open)."""
-    if acc.trackers:
-        acc.end_training()
+    if accelerator.trackers:
+        accelerator.end_training()
 
 
 def _finite(values: Mapping[str, Any]) -> dict[str, float]:
@@ -106,39 +106,39 @@ def _finite(values: Mapping[str, Any]) -> dict[str, float]:
     }
 
 
-def log_step_row(acc: Any, stage: str, row: Mapping[str, Any], offset: int) -> None:
+def log_step_row(accelerator: Any, stage: str, row: Mapping[str, Any], offset: int) -> None:
     """One metrics.jsonl row of `stage` as scalars `stage/key`, at global step offset + step."""
-    if acc.trackers:
+    if accelerator.trackers:
         values = _finite({f"{stage}/{k}": row[k] for k in STEP_KEYS if k in row})
-        acc.log(values, step=offset + int(row["step"]))
+        accelerator.log(values, step=offset + int(row["step"]))
 
 
-def log_epoch_row(acc: Any, stage: str, row: Mapping[str, Any], offset: int) -> None:
+def log_epoch_row(accelerator: Any, stage: str, row: Mapping[str, Any], offset: int) -> None:
     """One per-epoch evaluation row (epochs.jsonl) as `stage/epoch/metric`."""
-    if acc.trackers:
+    if accelerator.trackers:
         skip = {"epoch", "step"}
         values = _finite({f"{stage}/epoch/{k}": v for k, v in row.items() if k not in skip})
-        acc.log(values, step=offset + int(row["step"]))
+        accelerator.log(values, step=offset + int(row["step"]))
 
 
-def replay_stage(acc: Any, stage: str, stage_dir: Path, offset: int) -> None:
+def replay_stage(accelerator: Any, stage: str, stage_dir: Path, offset: int) -> None:
     """Log a finished stage's curves from its files: it trained before this invocation
     (another arm's cached stage, or an earlier, killed invocation of this run)."""
-    if not acc.trackers:
+    if not accelerator.trackers:
         return
     for name, log in (("metrics.jsonl", log_step_row), ("epochs.jsonl", log_epoch_row)):
         path = stage_dir / name
         if path.is_file():
             for line in path.read_text(encoding="utf-8").splitlines():
                 if line.strip():
-                    log(acc, stage, json.loads(line), offset)
+                    log(accelerator, stage, json.loads(line), offset)
 
 
-def log_results(acc: Any, results: Mapping[str, Any], step: int) -> None:
+def log_results(accelerator: Any, results: Mapping[str, Any], step: int) -> None:
     """The evaluation's numbers (results.py's METRICS) as `eval/name`, at the last step."""
-    if not acc.trackers:
+    if not accelerator.trackers:
         return
     from knowlearn.results import METRICS, metric
 
     values = {f"eval/{name}": metric(results, name) for name in METRICS}
-    acc.log(_finite({k: v for k, v in values.items() if v is not None}), step=step)
+    accelerator.log(_finite({k: v for k, v in values.items() if v is not None}), step=step)

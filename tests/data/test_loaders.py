@@ -23,7 +23,7 @@ from knowlearn.data.loaders import (
 )
 from knowlearn.data.records import Document, Fact, QAPair, read_documents, read_qa
 from knowlearn.errors import KnowlearnError
-from knowlearn.pipeline import prepare_data
+from knowlearn.pipeline.corpus import prepare_data
 
 FIX = Path(__file__).parent / "fixtures"
 

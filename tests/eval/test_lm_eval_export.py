@@ -11,14 +11,15 @@ import yaml
 from conftest import TINY
 from knowlearn.cli import main
 from knowlearn.config import StageConfig
+from knowlearn.data.prompts import qa_prompt
 from knowlearn.data.records import write_records
 from knowlearn.eval.lm_eval_export import export_lm_eval, utils_source
 from knowlearn.eval.metrics import exact_match, normalize
 from knowlearn.eval.qa import predict, score
 from knowlearn.models.load import load_model
 from knowlearn.models.tiny import build_tiny_model
-from knowlearn.train.batches import qa_examples, qa_prompt
-from knowlearn.train.loop import train_stage
+from knowlearn.train.batches import qa_examples
+from knowlearn.train.loop import StageSpec, TrainEnv, train_stage
 
 
 class _FunctionLoader(yaml.SafeLoader):
@@ -73,7 +74,10 @@ def qa_model(tmp_path_factory, tokenizer, qa):
     cfg = StageConfig(epochs=60, lr=5e-3, batch_size=3, warmup_ratio=0.0, checkpoint_every=0)
     out = tmp_path_factory.mktemp("qa_trained")
     return train_stage(
-        init, examples, cfg, out, seed=0, name="it", tokenizer=tokenizer, progress=False
+        init,
+        StageSpec("it", examples, cfg, seed=0),
+        out,
+        TrainEnv(tokenizer=tokenizer, progress=False),
     )
 
 

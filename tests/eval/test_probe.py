@@ -4,11 +4,12 @@ import torch
 
 from knowlearn.config import ModelConfig, load_config
 from knowlearn.data import bios
+from knowlearn.data.prompts import document_text_for_model
 from knowlearn.data.records import Document, Fact
 from knowlearn.eval.probe import probe_documents, probe_sentences_for, run_probe
 from knowlearn.models.load import load_model
 from knowlearn.models.tiny import build_tiny_model, train_tokenizer
-from knowlearn.train.batches import collate, document_examples, document_text_for_model
+from knowlearn.train.batches import collate, document_examples
 
 UNSEEN = {"birth_date": "December 24, 1911", "birth_city": "Zanzibar", "major": "Astronomy"}
 

@@ -5,7 +5,7 @@ from knowlearn.eval.facts import fact_accuracy, fact_token_correct
 from knowlearn.eval.qa import predict, score
 from knowlearn.models.load import load_model
 from knowlearn.train.batches import qa_examples
-from knowlearn.train.loop import train_stage
+from knowlearn.train.loop import StageSpec, TrainEnv, train_stage
 
 
 @pytest.fixture(scope="module")
@@ -16,13 +16,9 @@ def answering_dir(tmp_path_factory, trained_dir, tokenizer, qa):
     cfg = StageConfig(epochs=40, lr=3e-3, batch_size=3, warmup_ratio=0.0, checkpoint_every=0)
     return train_stage(
         trained_dir,
-        examples,
-        cfg,
+        StageSpec("it", examples, cfg, seed=0),
         tmp_path_factory.mktemp("it"),
-        seed=0,
-        name="it",
-        tokenizer=tokenizer,
-        progress=False,
+        TrainEnv(tokenizer=tokenizer, progress=False),
     )
 
 

@@ -22,7 +22,7 @@ from knowlearn.eval.retention import (
     retention_score,
 )
 from knowlearn.models.load import load_model
-from knowlearn.pipeline import run
+from knowlearn.pipeline.run import run
 from knowlearn.results import metric
 
 

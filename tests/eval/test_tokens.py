@@ -7,10 +7,10 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
 from knowlearn.data import bios
+from knowlearn.data.prompts import document_text_for_model, qa_prompt
 from knowlearn.data.records import Document
 from knowlearn.eval.tokens import MAX_EXAMPLES, entity_token_mismatch
 from knowlearn.models.tiny import train_tokenizer
-from knowlearn.train.batches import document_text_for_model, qa_prompt
 
 NAME = "Aiko Beckett Wagner"
 

@@ -8,7 +8,7 @@ from knowlearn.config import LoraConfig, ModelConfig, StageConfig
 from knowlearn.models.load import load_model
 from knowlearn.models.tiny import build_tiny_model
 from knowlearn.train.batches import document_examples
-from knowlearn.train.loop import train_stage
+from knowlearn.train.loop import StageSpec, TrainEnv, train_stage
 
 pytest.importorskip("peft")
 
@@ -25,13 +25,9 @@ def test_lora_trains_only_the_adapter_and_merges_into_a_plain_model(
     stage = StageConfig(epochs=10, lr=1e-2, batch_size=3)
     out = train_stage(
         tmp_path / "init",
-        examples,
-        stage,
+        StageSpec("cpt", examples, stage, seed=0),
         tmp_path / "cpt",
-        seed=0,
-        name="cpt",
-        progress=False,
-        lora=LoraConfig(r=4),
+        TrainEnv(lora=LoraConfig(r=4), progress=False),
     )
     before, after = (
         load_file(tmp_path / "init" / "model.safetensors"),
@@ -51,22 +47,24 @@ def test_lora_adapter_output_and_resume(tmp_path, tokenizer, docs, init_dir):
     stage = StageConfig(epochs=6, lr=1e-2, batch_size=2, checkpoint_every=3)
     lora = LoraConfig(r=4, merge=False)
     full = train_stage(
-        init_dir, examples, stage, tmp_path / "full", seed=0, name="cpt", progress=False, lora=lora
+        init_dir,
+        StageSpec("cpt", examples, stage, seed=0),
+        tmp_path / "full",
+        TrainEnv(lora=lora, progress=False),
     )
     assert (full / "adapter_config.json").is_file() and not (full / "config.json").exists()
     train_stage(
         init_dir,
-        examples,
-        stage,
+        StageSpec("cpt", examples, stage, seed=0),
         tmp_path / "part",
-        seed=0,
-        name="cpt",
-        progress=False,
-        lora=lora,
+        TrainEnv(lora=lora, progress=False),
         stop_after=7,
     )
     resumed = train_stage(
-        init_dir, examples, stage, tmp_path / "part", seed=0, name="cpt", progress=False, lora=lora
+        init_dir,
+        StageSpec("cpt", examples, stage, seed=0),
+        tmp_path / "part",
+        TrainEnv(lora=lora, progress=False),
     )
     a, b = (
         load_file(full / "adapter_model.safetensors"),
@@ -85,15 +83,15 @@ def test_lora_merges_the_epoch_selected_on_validation(tmp_path, tokenizer, docs,
     examples, _ = document_examples(tokenizer, docs, 128)
     out = train_stage(
         init_dir,
-        examples,
-        StageConfig(epochs=2, lr=1e-2, batch_size=3),
+        StageSpec(
+            "cpt",
+            examples,
+            StageConfig(epochs=2, lr=1e-2, batch_size=3),
+            seed=0,
+            epoch_eval=EpochEval(lambda m: {"v": 1.0}, select="v"),
+        ),
         tmp_path / "cpt",
-        seed=0,
-        name="cpt",
-        progress=False,
-        tokenizer=tokenizer,
-        lora=LoraConfig(r=4),
-        epoch_eval=EpochEval(lambda m: {"v": 1.0}, select="v"),
+        TrainEnv(tokenizer=tokenizer, lora=LoraConfig(r=4), progress=False),
     )
     assert (out / "config.json").is_file() and not (out / "adapter_config.json").exists()
     assert json.loads((tmp_path / "cpt" / "done.json").read_text())["selected_epoch"] == 1

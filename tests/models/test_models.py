@@ -6,7 +6,7 @@ from knowlearn.config import ModelConfig, StageConfig
 from knowlearn.models.load import load_model, load_tokenizer
 from knowlearn.models.tiny import build_tiny_model
 from knowlearn.train.batches import document_examples
-from knowlearn.train.loop import train_stage
+from knowlearn.train.loop import StageSpec, TrainEnv, train_stage
 
 
 def test_tokenizer_round_trips_and_adds_bos(tokenizer, tmp_path):
@@ -37,13 +37,9 @@ def test_a_tiny_qwen2_trains_through_the_same_code(tmp_path, tokenizer, docs):
     examples, _ = document_examples(tokenizer, docs, 128)
     out = train_stage(
         tmp_path / "init",
-        examples,
-        StageConfig(epochs=30, lr=5e-3, batch_size=3),
+        StageSpec("cpt", examples, StageConfig(epochs=30, lr=5e-3, batch_size=3), seed=0),
         tmp_path / "cpt",
-        seed=0,
-        name="cpt",
-        tokenizer=tokenizer,
-        progress=False,
+        TrainEnv(tokenizer=tokenizer, progress=False),
     )
     done = json.loads((tmp_path / "cpt" / "done.json").read_text())
     assert done["final_loss"] < 3.0

@@ -4,19 +4,17 @@ import pytest
 import torch
 
 from knowlearn.data import bios
+from knowlearn.data.prompts import DOC_PREFIX, document_text_for_model, qa_prompt
 from knowlearn.eval import facts
 from knowlearn.models.load import load_model
 from knowlearn.models.tiny import build_tiny_model, train_tokenizer
 from knowlearn.train.batches import (
-    DOC_PREFIX,
     IGNORE,
     collate,
     document_examples,
-    document_text_for_model,
     epoch_batches,
     model_inputs,
     qa_examples,
-    qa_prompt,
 )
 
 

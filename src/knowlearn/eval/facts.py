@@ -13,9 +13,9 @@ from collections.abc import Sequence
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from knowlearn.data.prompts import DOC_PREFIX, document_text_for_model
 from knowlearn.data.records import Document
 from knowlearn.eval.qa import argmax_at
-from knowlearn.train.batches import DOC_PREFIX, document_text_for_model
 
 
 @torch.no_grad()

@@ -19,11 +19,11 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from knowlearn.data.prompts import qa_prompt
 from knowlearn.data.records import QAPair
 from knowlearn.errors import KnowlearnError
 from knowlearn.eval import metrics
 from knowlearn.io import write_jsonl, write_text
-from knowlearn.train.batches import qa_prompt
 
 TASK_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 

@@ -17,9 +17,9 @@ import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from knowlearn.data.prompts import answer_ids, prompt_ids
 from knowlearn.data.records import QAPair
 from knowlearn.eval.metrics import answer_recall, exact_match, rouge_l
-from knowlearn.train.batches import answer_ids, prompt_ids
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from knowlearn.data.prompts import answer_ids, prompt_ids
 from knowlearn.data.records import QAPair
 from knowlearn.errors import KnowlearnError
 from knowlearn.eval.qa import teacher_forced
-from knowlearn.train.batches import answer_ids, prompt_ids
 
 
 def read_reference(path: str | Path) -> list[str]:

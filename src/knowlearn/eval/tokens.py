@@ -15,8 +15,8 @@ from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
+from knowlearn.data.prompts import DOC_PREFIX, document_text_for_model
 from knowlearn.data.records import Document
-from knowlearn.train.batches import DOC_PREFIX, document_text_for_model
 
 MAX_EXAMPLES = 5
 _CONTEXT = 12  # characters of left context shown per example

@@ -166,7 +166,8 @@ def shared_tokenizer(exp: ExperimentConfig, cfgs: list[RunConfig]) -> str | None
     if any(c.model.path or c.model.tokenizer for c in cfgs):
         return None
     from knowlearn.models.tiny import train_tokenizer
-    from knowlearn.pipeline import base_corpus, prepare_data, tokenizer_corpus
+    from knowlearn.pipeline.corpus import base_corpus, prepare_data
+    from knowlearn.pipeline.start import tokenizer_corpus
 
     path = Path(exp.out) / "tokenizer"
     if not (path / "tokenizer.json").is_file():
@@ -198,7 +199,8 @@ def prebuild_bases(
     import torch
     from accelerate import Accelerator
 
-    from knowlearn.pipeline import prepare_data, prepare_start
+    from knowlearn.pipeline.corpus import prepare_data
+    from knowlearn.pipeline.start import prepare_start
 
     seen: set[str] = set()
     for cfg in cfgs:
@@ -265,7 +267,9 @@ def run_experiment(exp: ExperimentConfig, progress: bool = True) -> list[dict[st
     The experiment directory is locked first: a second `knowlearn run` on it stops at once,
     before it truncates a log or starts a process of its own.
     """
-    from knowlearn.pipeline import run_dir_lock  # torch and transformers: only once work starts
+    from knowlearn.pipeline.rundir import (
+        run_dir_lock,  # torch and transformers: only once work starts
+    )
 
     out = Path(exp.out)
     if (out / "config.yaml").is_file() and not (out / "experiment.json").is_file():
@@ -277,7 +281,7 @@ def run_experiment(exp: ExperimentConfig, progress: bool = True) -> list[dict[st
 
 
 def _run_experiment(exp: ExperimentConfig, progress: bool) -> list[dict[str, Any]]:
-    from knowlearn.pipeline import summary_row
+    from knowlearn.results import summary_row
 
     jobs = [(arm, seed, arm_cfg(exp, arm, seed)) for arm, seed in job_order(exp)]
     out = Path(exp.out)

@@ -22,7 +22,8 @@ from knowlearn.data.records import Document, parse_document, read_unique
 from knowlearn.errors import KnowlearnError
 from knowlearn.faults import kill_point
 from knowlearn.models.load import check_model, load_model, load_tokenizer, model_config
-from knowlearn.pipeline import run_dir_lock, special_tokens
+from knowlearn.pipeline.checks import special_tokens
+from knowlearn.pipeline.rundir import run_dir_lock
 from knowlearn.synth.config import SynthConfig
 from knowlearn.synth.generate import generate_batch, sequence_seed
 from knowlearn.synth.prompts import prompt_token_ids, render

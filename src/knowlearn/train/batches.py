@@ -2,12 +2,9 @@
 
 CPT: one document per row, loss on every token, padding masked out. Rows never share a
 sequence, so no document can attend to another (no packing leak). Batches are bucketed by
-length, which keeps padding small without packing. A document is read as DOC_PREFIX + text
-(document_text_for_model), by training and by scoring alike: then a name at the very start
-is the same tokens (" Aiko", as in every question) as anywhere else.
-IT: "Question: {q}\\nAnswer: {a}<eos>", loss on the answer tokens (and <eos>) only. The
-prompt is tokenized on its own, exactly as evaluation tokenizes it, so what is trained is
-what is asked.
+length, which keeps padding small without packing. Documents and QA pairs are written as
+data/prompts.py says, as evaluation writes them.
+IT: the prompt then the answer, loss on the answer tokens (and <eos>) only.
 """
 
 from __future__ import annotations
@@ -20,37 +17,16 @@ from typing import Any
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from knowlearn.data.prompts import answer_ids, document_text_for_model, prompt_ids
 from knowlearn.data.records import Document, QAPair
 
 IGNORE = -100
-# Prepended to every document before tokenizing (bioS: every sentence starts with a space).
-DOC_PREFIX = " "
 
 
 @dataclass(frozen=True)
 class Example:
     input_ids: list[int]
     labels: list[int]  # IGNORE where no loss is taken
-
-
-def qa_prompt(question: str) -> str:
-    return f"Question: {question}\nAnswer:"
-
-
-def answer_ids(tokenizer: PreTrainedTokenizerBase, answer: str) -> list[int]:
-    """The answer's tokens as the model should generate them: ' {answer}' then <eos>."""
-    return tokenizer(" " + answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-
-
-def prompt_ids(tokenizer: PreTrainedTokenizerBase, question: str) -> list[int]:
-    return tokenizer(qa_prompt(question))["input_ids"]
-
-
-def document_text_for_model(text: str) -> str:
-    """The text as the model reads it. Without the space, a name opening a document would be
-    `Aiko` while questions and answers say ` Aiko`: to a model trained from scratch, two
-    unrelated tokens. Character offsets into it are those of `text` plus len(DOC_PREFIX)."""
-    return DOC_PREFIX + text
 
 
 def document_examples(

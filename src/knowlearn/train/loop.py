@@ -1,9 +1,14 @@
-"""The one training loop, for both stages (CPT on documents, IT on QA).
+"""The one training loop, for every stage (base model, CPT on documents, IT on QA).
 
 A stage reads a model directory and writes one: `init_dir -> out_dir/model`. In between it
-keeps resumable checkpoints (`checkpoint-STEP/`: weights via `save_pretrained`, plus
-optimizer, scheduler, RNG and step in `state.pt`), so a killed run picks up where it
+keeps resumable checkpoints (train/checkpoint.py), so a killed run picks up where it
 stopped and ends exactly where an uninterrupted run ends (same seed, same CPU).
+
+It reads as a recipe in phases: setup (model, optimizer, schedule, resume, SAM), one
+optimizer step, the bookkeeping after it (log row, epoch evaluation, checkpoint), finish
+(gather, save, done.json). It is written here rather than on HF Trainer because it keeps
+SAM exact under accumulation and DDP/FSDP2, resumes bit-identically and matches Trainer's
+speed (bench/results.md).
 
 Loss normalization: each micro-batch's summed token loss is divided by the number of
 label tokens in the whole optimizer batch (all micro-batches, all processes), so b
@@ -13,191 +18,96 @@ processes.
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import random
-import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DistributedType
 from tqdm.auto import tqdm
-from transformers import (
-    PreTrainedTokenizerBase,
-    get_cosine_with_min_lr_schedule_with_warmup,
-)
+from transformers import get_cosine_with_min_lr_schedule_with_warmup
 
-from knowlearn.config import LoraConfig, SAMConfig, StageConfig
 from knowlearn.errors import KnowlearnError
 from knowlearn.faults import kill_point
-from knowlearn.io import atomic_open, dumps, write_json, write_text
-from knowlearn.models.load import load_model
+from knowlearn.io import dumps, write_json
 from knowlearn.optim.sam import SAM, check_precision, sam_step
 from knowlearn.track import log_epoch_row, log_step_row, replay_stage
-from knowlearn.train.batches import IGNORE, Example, collate, epoch_batches, model_inputs
-from knowlearn.train.epochs import EpochEval, EpochTracker
-from knowlearn.train.sharding import (
-    full_state_dict,
-    load_sharded,
-    no_gradient_sync,
-    save_sharded,
-    shard_model,
+from knowlearn.train.batches import IGNORE, collate, model_inputs
+from knowlearn.train.checkpoint import (
+    DONE,
+    FSDP_STATE,
+    SHARDED_STATE,
+    latest_checkpoint,
+    read_state,
+    remove_checkpoints,
+    save_checkpoint,
+    stage_done,
+    truncate_log,
 )
+from knowlearn.train.epochs import EpochTracker
+from knowlearn.train.sharding import full_state_dict, load_sharded, no_gradient_sync, shard_model
+from knowlearn.train.spec import EpochExamples, StageSpec, TrainEnv
+from knowlearn.train.steps import make_optimizer, plan_steps
+from knowlearn.train.trainable import merge_in_place, trainable_model
 
-LATEST = "latest"  # file naming the newest complete checkpoint directory
-FSDP_STATE = "accelerate"  # under FSDP: accelerate.save_state's folder inside a checkpoint
-SHARDED_STATE = "sharded"  # under shard=true: torch.distributed.checkpoint's folder
-DONE = "done.json"
-
-
-def make_optimizer(
-    model: torch.nn.Module, cfg: StageConfig, sharded: bool = False
-) -> torch.optim.Optimizer:
-    """AdamW; no weight decay on biases and norm weights (1-D tensors), as is standard.
-
-    Parameters already on a GPU get the fused kernel (one launch for all tensors, as
-    Trainer's default `adamw_torch_fused`); on CPU, and for sharded (DTensor) parameters,
-    the default (foreach) implementation.
-    """
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
-        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
-    ]
-    fused = not sharded and bool(params) and all(p.device.type == "cuda" for p in params)
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, fused=fused or None)
-
-
-EpochExamples = Callable[[int], Sequence[Example]]
-
-
-def plan_steps(
-    data: EpochExamples, cfg: StageConfig, seed: int
-) -> tuple[int, int, Callable[[int], list[list[Example]]]]:
-    """Total optimizer steps, steps per epoch, and a function step -> its micro-batches.
-
-    `data(epoch)` gives that epoch's examples (the same list every epoch, or freshly
-    augmented copies: online re-sampling); their number must not change between epochs.
-    Every step's data follows from (seed, step) alone: that is the data position a resumed
-    run needs.
-    """
-    n_examples = len(data(0))
-    n_micro = math.ceil(n_examples / cfg.batch_size)
-    per_epoch = math.ceil(n_micro / cfg.grad_accum)
-    total = round(cfg.epochs * per_epoch)
-    cache: dict[int, tuple[Sequence[Example], list[list[int]]]] = {}
-
-    def step_batches(step: int) -> list[list[Example]]:
-        epoch, k = divmod(step, per_epoch)
-        if epoch not in cache:
-            cache.clear()
-            examples = data(epoch)
-            if len(examples) != n_examples:
-                raise ValueError(
-                    f"epoch {epoch} has {len(examples)} examples, epoch 0 had {n_examples}"
-                )
-            cache[epoch] = (
-                examples,
-                epoch_batches([len(e.input_ids) for e in examples], cfg.batch_size, seed, epoch),
-            )
-        examples, batches = cache[epoch]
-        return [
-            [examples[i] for i in idx]
-            for idx in batches[k * cfg.grad_accum : (k + 1) * cfg.grad_accum]
-        ]
-
-    return total, per_epoch, step_batches
-
-
-def _latest_checkpoint(out_dir: Path) -> Path | None:
-    pointer = out_dir / LATEST
-    if not pointer.is_file():
-        return None
-    ckpt = out_dir / pointer.read_text().strip()
-    return ckpt if (ckpt / "state.pt").is_file() else None
-
-
-def _publish_checkpoint(out_dir: Path, tmp: Path, name: str) -> None:
-    """Rename the fully written `tmp` to `name`, point `latest` at it, delete older ones.
-
-    A kill at any moment leaves `latest` naming a complete checkpoint.
-    """
-    final = out_dir / name
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)
-    write_text(out_dir / LATEST, name + "\n")
-    for old in out_dir.glob("checkpoint-*"):
-        if old.name != name:
-            shutil.rmtree(old, ignore_errors=True)
-
-
-def stage_done(out_dir: str | Path) -> bool:
-    return (Path(out_dir) / DONE).is_file()
+__all__ = ["StageSpec", "TrainEnv", "make_optimizer", "plan_steps", "stage_done", "train_stage"]
 
 
 def train_stage(
     init_dir: str | Path,
-    examples: Sequence[Example] | EpochExamples,
-    cfg: StageConfig,
+    spec: StageSpec,
     out_dir: str | Path,
+    env: TrainEnv | None = None,
     *,
-    seed: int,
-    name: str,
-    accelerator: Accelerator | None = None,
-    tokenizer: PreTrainedTokenizerBase | None = None,
-    dtype: torch.dtype = torch.float32,
-    progress: bool = True,
     stop_after: int | None = None,
-    sam: SAMConfig | None = None,
-    lora: LoraConfig | None = None,
-    epoch_eval: EpochEval | None = None,
-    shard: bool = False,
     track_offset: int = 0,
 ) -> Path:
-    """Train from `init_dir`; write `out_dir/model` and `out_dir/done.json`; return the model dir.
+    """Train `spec` from `init_dir`; write `out_dir/model` and `out_dir/done.json`; return the
+    model dir.
 
     Resumes from `out_dir`'s latest checkpoint if there is one; does nothing if the stage
-    is already done. With `sam` (rho > 0) every step is a SAM step (see optim/sam.py for how
-    it stays exact under accumulation and DDP); with `lora` (r > 0) only a LoRA adapter
-    trains. With `epoch_eval`, the model is evaluated at every epoch end (train/epochs.py)
-    and, if it selects, the best epoch's weights are the stage's output. The tokenizer, if given, is saved beside the final weights so the output
-    directory loads on its own with plain transformers. `stop_after` ends the run after that
-    many steps without finishing the stage (to test resume). With `shard` and more than one
-    process, parameters, gradients, AdamW and SAM states are sharded (FSDP2: train/sharding.py).
-    The accelerator's trackers, if any, get every metrics.jsonl row and epoch evaluation at step `track_offset` + step.
+    is already done (trained before, cached, shipped). `stop_after` ends the run after that
+    many steps without finishing the stage (to test resume). The accelerator's trackers, if
+    any, get every metrics.jsonl row and epoch evaluation at step `track_offset` + step.
     """
+    env = env or TrainEnv()
     out_dir = Path(out_dir)
-    final_dir = out_dir / "model"
-    if stage_done(out_dir):  # trained before (cached, shipped, an earlier invocation)
-        if accelerator is not None:
-            replay_stage(accelerator, name, out_dir, track_offset)
-        return final_dir
-    acc = accelerator or Accelerator(cpu=not torch.cuda.is_available())
+    if stage_done(out_dir):
+        if env.accelerator is not None:
+            replay_stage(env.accelerator, spec.name, out_dir, track_offset)
+        return out_dir / "model"
+    accelerator = env.accelerator or Accelerator(cpu=not torch.cuda.is_available())
     out_dir.mkdir(parents=True, exist_ok=True)
+    stage = _Stage(Path(init_dir), spec, out_dir, env, accelerator, track_offset)
+    if stage.train(stop_after):
+        stage.finish()
+    return out_dir / "model"
 
-    fsdp = acc.distributed_type == DistributedType.FSDP
-    sharded = shard and acc.num_processes > 1
-    use_sam = sam is not None and sam.rho > 0
-    use_lora = lora is not None and lora.r > 0
-    if fsdp and shard:
+
+def _check_options(accelerator: Accelerator, spec: StageSpec, env: TrainEnv) -> None:
+    """Refuse combinations the loop cannot run, before any model is loaded."""
+    fsdp = accelerator.distributed_type == DistributedType.FSDP
+    sharded = env.shard and accelerator.num_processes > 1
+    use_sam = spec.sam is not None and spec.sam.rho > 0
+    use_lora = env.lora is not None and env.lora.r > 0
+    if fsdp and env.shard:
         raise KnowlearnError(
             "shard=true shards with FSDP2 itself: launch with configs/accelerate/ddp.yaml "
             "(or --num_processes N), not an accelerate FSDP config",
             field="shard",
         )
-    if sharded and epoch_eval is not None:
+    if sharded and spec.epoch_eval is not None:
         raise KnowlearnError(
             "per-epoch evaluation reads the whole model on one process, which shard=true "
             "splits: set data.validation_fraction=0",
             field="data.validation_fraction",
         )
-    if fsdp and epoch_eval is not None:
+    if fsdp and spec.epoch_eval is not None:
         raise KnowlearnError(
             "per-epoch evaluation reads the whole model on one process, which FSDP shards: "
             "set data.validation_fraction=0 or launch with configs/accelerate/ddp.yaml",
@@ -209,224 +119,298 @@ def train_stage(
             "configs/accelerate/ddp.yaml and shard=true (FSDP2, which does)",
             field="optim.sam.rho" if use_sam else "model.lora.r",
         )
-    ckpt = _latest_checkpoint(out_dir)
-    torch.manual_seed(seed)  # before the model: a fresh LoRA adapter's init draws from it
-    random.seed(seed)
-    # Under FSDP a checkpoint's weights and optimizer come back through accelerate after
-    # wrapping (load_state below); otherwise the checkpoint's weights load here.
-    model = _trainable_model(init_dir, None if fsdp or sharded else ckpt, lora, dtype)
-    if acc.device.type == "cuda" and not fsdp:
-        model.to(acc.device)  # before the optimizer, which then picks its fused kernel
-    if sharded:
-        shard_model(model, acc.device, acc.num_processes)  # before the optimizer: DTensors
-    optimizer = make_optimizer(model, cfg, sharded=sharded)
-    data = examples if callable(examples) else (lambda epoch: examples)
-    total, per_epoch, step_batches = plan_steps(data, cfg, seed)
-    warmup = int(cfg.warmup_ratio * total)
-    scheduler = get_cosine_with_min_lr_schedule_with_warmup(
-        optimizer, warmup, max(total, 1), min_lr_rate=cfg.min_lr_ratio
-    )
-    start, tokens, elapsed0 = 0, 0, 0.0
-    if ckpt is not None:
-        # Our own file, written above; weights_only keeps it from running any pickled code.
-        state = torch.load(ckpt / "state.pt", weights_only=True)
-        if not (fsdp or sharded):
-            optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start, tokens, elapsed0 = state["step"], state["tokens"], state["elapsed"]
-        torch.set_rng_state(state["torch_rng"])
-        random.setstate(state["python_rng"])
-    pad_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
-    if sharded:  # sharded by FSDP2 above: accelerate would wrap it again in DDP
-        if ckpt is not None:
-            load_sharded(model, optimizer, ckpt / SHARDED_STATE)
-    else:
-        model, optimizer = acc.prepare(model, optimizer)
-    if fsdp and ckpt is not None:
-        acc.load_state(ckpt / FSDP_STATE)
-    model.train()
-    world, rank = acc.num_processes, acc.process_index
-    sharp = None
-    if use_sam:
-        check_precision(acc.mixed_precision)
-        sharp = SAM(
-            optimizer,
-            rho=sam.rho,
-            adaptive=sam.adaptive,
-            every=sam.every,
-            sync=sam.sync,
-            adaptive_scope=sam.adaptive_scope,
-            param_names=acc.unwrap_model(model).named_parameters(),
+
+
+class _Stage:
+    """One stage's training state, set up in __init__; `train` runs the steps, `finish`
+    writes the output."""
+
+    def __init__(
+        self,
+        init_dir: Path,
+        spec: StageSpec,
+        out_dir: Path,
+        env: TrainEnv,
+        accelerator: Accelerator,
+        track_offset: int,
+    ) -> None:
+        _check_options(accelerator, spec, env)
+        self.init_dir, self.spec, self.out_dir, self.env = init_dir, spec, out_dir, env
+        self.accelerator, self.track_offset = accelerator, track_offset
+        self.fsdp = accelerator.distributed_type == DistributedType.FSDP
+        self.sharded = env.shard and accelerator.num_processes > 1
+        self.use_lora = env.lora is not None and env.lora.r > 0
+        self.world, self.rank = accelerator.num_processes, accelerator.process_index
+        data = spec.data
+        self.data: EpochExamples = data if callable(data) else (lambda epoch: data)
+        self._setup_model(latest_checkpoint(out_dir))
+        # The LM head only at label columns in the QA stage (#17). Documents and the base
+        # model (QA mixed into documents) keep the full forward: stages made before are made
+        # again bit for bit (the shipped demo base, tests/experiment/test_shipped.py).
+        self.head_at_labels = spec.name == "it"
+        # The gradient norm (before clipping) comes free with clipping; with clipping off it
+        # is measured only for a tracker (clipping at inf scales by exactly 1).
+        self.measure_norm = spec.cfg.max_grad_norm > 0 or bool(accelerator.trackers)
+        self.grad_norm: Any = None  # the last step's, a tensor until a log row reads it
+        self.loss_value = float("nan")  # the last logged loss
+
+    def _setup_model(self, ckpt: Path | None) -> None:
+        """Model, optimizer, schedule and SAM, from the checkpoint if there is one."""
+        accelerator, spec, cfg = self.accelerator, self.spec, self.spec.cfg
+        torch.manual_seed(spec.seed)  # before the model: a fresh LoRA adapter's init draws from it
+        random.seed(spec.seed)
+        # Under FSDP a checkpoint's weights and optimizer come back through accelerate after
+        # wrapping (below); otherwise the checkpoint's weights load here.
+        model = trainable_model(
+            self.init_dir,
+            None if self.fsdp or self.sharded else ckpt,
+            self.env.lora,
+            self.env.dtype,
         )
-        sharp.step_count = start
+        if accelerator.device.type == "cuda" and not self.fsdp:
+            model.to(accelerator.device)  # before the optimizer, which then picks its fused kernel
+        if self.sharded:
+            shard_model(
+                model, accelerator.device, accelerator.num_processes
+            )  # before the optimizer: DTensors
+        optimizer = make_optimizer(model, cfg, sharded=self.sharded)
+        self.total, self.per_epoch, self.step_batches = plan_steps(self.data, cfg, spec.seed)
+        self.scheduler = get_cosine_with_min_lr_schedule_with_warmup(
+            optimizer,
+            int(cfg.warmup_ratio * self.total),
+            max(self.total, 1),
+            min_lr_rate=cfg.min_lr_ratio,
+        )
+        self.start, self.tokens, self.elapsed0 = 0, 0, 0.0
+        if ckpt is not None:
+            state = read_state(ckpt)
+            if not (self.fsdp or self.sharded):
+                optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.start, self.tokens, self.elapsed0 = (
+                state["step"],
+                state["tokens"],
+                state["elapsed"],
+            )
+            torch.set_rng_state(state["torch_rng"])
+            random.setstate(state["python_rng"])
+        self.pad_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
+        if self.sharded:  # sharded by FSDP2 above: accelerate would wrap it again in DDP
+            if ckpt is not None:
+                load_sharded(model, optimizer, ckpt / SHARDED_STATE)
+        else:
+            model, optimizer = accelerator.prepare(model, optimizer)
+        if self.fsdp and ckpt is not None:
+            accelerator.load_state(ckpt / FSDP_STATE)
+        model.train()
+        self.model, self.optimizer = model, optimizer
+        self.sam: SAM | None = None
+        if spec.sam is not None and spec.sam.rho > 0:
+            check_precision(accelerator.mixed_precision)
+            self.sam = SAM(
+                optimizer,
+                rho=spec.sam.rho,
+                adaptive=spec.sam.adaptive,
+                every=spec.sam.every,
+                sync=spec.sam.sync,
+                adaptive_scope=spec.sam.adaptive_scope,
+                param_names=accelerator.unwrap_model(model).named_parameters(),
+            )
+            self.sam.step_count = self.start
 
-    # The LM head only at label columns in the QA stage (#17). Documents and the base model
-    # (QA mixed into documents) keep the full forward: stages made before are made again bit
-    # for bit (the shipped demo base, tests/experiment/test_shipped.py).
-    head_at_labels = name == "it"
-
-    def global_sums(*xs: float | torch.Tensor) -> list[float]:
+    def global_sums(self, *xs: float | torch.Tensor) -> list[float]:
         """Each number summed over all processes, in one all-reduce (float64: exact counts).
         One process: the numbers as they are, without a round trip through the GPU (reading
         a value back there waits for all queued work, so the next step could not be queued
         while this one runs)."""
-        if world == 1:
+        if self.world == 1:
             return [float(x) for x in xs]
-        t = torch.stack([torch.as_tensor(x, device=acc.device).double() for x in xs])
-        return acc.reduce(t, reduction="sum").tolist()
+        t = torch.stack([torch.as_tensor(x, device=self.accelerator.device).double() for x in xs])
+        return self.accelerator.reduce(t, reduction="sum").tolist()
 
-    def no_sync() -> Any:
-        return no_gradient_sync(model) if sharded else acc.no_sync(model)
+    def _no_sync(self) -> Any:
+        return (
+            no_gradient_sync(self.model) if self.sharded else self.accelerator.no_sync(self.model)
+        )
 
-    # The gradient norm (before clipping) comes free with clipping; with clipping off it is
-    # measured only for a tracker (clipping at inf scales by exactly 1).
-    measure_norm = cfg.max_grad_norm > 0 or bool(acc.trackers)
-    grad_norm: list[Any] = [None]  # the last step's, a tensor until a log row reads it
+    def _clip(self) -> None:
+        if self.measure_norm:
+            limit = self.spec.cfg.max_grad_norm if self.spec.cfg.max_grad_norm > 0 else math.inf
+            self.grad_norm = self.accelerator.clip_grad_norm_(self.model.parameters(), limit)
 
-    def clip() -> None:
-        if measure_norm:
-            limit = cfg.max_grad_norm if cfg.max_grad_norm > 0 else math.inf
-            grad_norm[0] = acc.clip_grad_norm_(model.parameters(), limit)
+    def step(self, step: int) -> tuple[torch.Tensor, bool]:
+        """One optimizer step: this process's summed micro-batch loss (a device tensor) and
+        whether it was a SAM step."""
+        accelerator, model = self.accelerator, self.model
+        micro = [
+            collate(batch[self.rank :: self.world], self.pad_id)
+            for batch in self.step_batches(step)
+        ]
+        # Normalize by the label tokens of the whole optimizer batch (all micro-batches,
+        # all processes); DDP averages over processes, hence the / world.
+        labelled, step_tokens = self.global_sums(
+            sum(int((mb["labels"][:, 1:] != IGNORE).sum()) for mb in micro),
+            sum(int(mb["attention_mask"].sum()) for mb in micro),
+        )
+        scale = labelled / self.world
 
-    # Every 10th step, every step of a short stage: its loss curve needs points to draw.
-    log_every = max(1, min(10, total // 20))
-    log_path = out_dir / "metrics.jsonl"
-    _truncate_log(log_path, start)
-    tracker = (
-        EpochTracker(epoch_eval, out_dir, start)
-        if epoch_eval is not None and acc.is_main_process
-        else None
-    )
-    t0 = time.perf_counter() - elapsed0
-    bar = tqdm(
-        total=total,
-        initial=start,
-        desc=name,
-        unit="step",
-        disable=not (progress and acc.is_main_process),
-        dynamic_ncols=True,
-    )
-    loss_value = float("nan")
-    with open(log_path, "a", encoding="utf-8") as log:
-        for step in range(start, total):
-            micro = [collate(batch[rank::world], pad_id) for batch in step_batches(step)]
-            # Normalize by the label tokens of the whole optimizer batch (all micro-batches,
-            # all processes); DDP averages over processes, hence the / world.
-            labelled, step_tokens = global_sums(
-                sum(int((mb["labels"][:, 1:] != IGNORE).sum()) for mb in micro),
-                sum(int(mb["attention_mask"].sum()) for mb in micro),
+        def loss_fn(mb: dict[str, torch.Tensor]) -> torch.Tensor:
+            with accelerator.autocast():
+                inputs = model_inputs(mb, accelerator.device, self.head_at_labels)
+                return model(**inputs, num_items_in_batch=scale, use_cache=False).loss
+
+        sam_now = self.sam is not None and self.sam.next_step_is_sam
+        if self.sam is not None:
+            local = sam_step(
+                self.sam,
+                micro,
+                loss_fn,
+                backward=accelerator.backward,
+                no_sync=self._no_sync,
+                clip=self._clip,
+                average=False,
+                perturb_with=_subset(micro, self.spec.sam.perturb_fraction),
             )
-            scale = labelled / world
+        else:
+            local = _accumulate(micro, loss_fn, accelerator.backward, self._no_sync)
+            self._clip()
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        self.tokens += int(step_tokens)
+        return local, sam_now
 
-            def loss_fn(mb: dict[str, torch.Tensor], scale: float = scale) -> torch.Tensor:
-                with acc.autocast():
-                    inputs = model_inputs(mb, acc.device, head_at_labels)
-                    return model(**inputs, num_items_in_batch=scale, use_cache=False).loss
+    def train(self, stop_after: int | None) -> bool:
+        """Every step from the checkpoint on; False when `stop_after` ended it early."""
+        log_path = self.out_dir / "metrics.jsonl"
+        truncate_log(log_path, self.start)
+        epoch_eval = self.spec.epoch_eval
+        self.tracker = (
+            EpochTracker(epoch_eval, self.out_dir, self.start)
+            if epoch_eval is not None and self.accelerator.is_main_process
+            else None
+        )
+        self.t0 = time.perf_counter() - self.elapsed0
+        self.bar = tqdm(
+            total=self.total,
+            initial=self.start,
+            desc=self.spec.name,
+            unit="step",
+            disable=not (self.env.progress and self.accelerator.is_main_process),
+            dynamic_ncols=True,
+        )
+        with open(log_path, "a", encoding="utf-8") as log:
+            for step in range(self.start, self.total):
+                local, sam_now = self.step(step)
+                self.bar.update(1)
+                done_steps = step + 1
+                kill_point("train_step")
+                self._log(log, done_steps, local, sam_now)
+                self._epoch_end(done_steps)
+                if done_steps == self.total:
+                    break
+                if not self._checkpoint(done_steps, stop_after):
+                    self.bar.close()
+                    self.accelerator.free_memory()
+                    return False
+        self.bar.close()
+        return True
 
-            sam_now = sharp is not None and sharp.next_step_is_sam
-            if sharp is not None:
-                local = sam_step(
-                    sharp,
-                    micro,
-                    loss_fn,
-                    backward=acc.backward,
-                    no_sync=no_sync,
-                    clip=clip,
-                    average=False,
-                    perturb_with=_subset(micro, sam.perturb_fraction),
-                )
-            else:
-                local = _accumulate(micro, loss_fn, acc.backward, no_sync)
-                clip()
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-            scheduler.step()
-            tokens += int(step_tokens)
-            bar.update(1)
-            done_steps = step + 1
-            kill_point("train_step")
-            log_now = done_steps % log_every == 0 or done_steps == total
-            if log_now:  # the loss is read back (a sync on a GPU) only for a log row
-                (loss_value,) = global_sums(local / world)
-                bar.set_postfix(loss=f"{loss_value:.3f}")
-            if acc.is_main_process and log_now:
-                row = {
-                    "step": done_steps,
-                    "total": total,
-                    "loss": round(loss_value, 5),
-                    "lr": scheduler.get_last_lr()[0],
-                    "tokens": tokens,
-                    "elapsed": round(time.perf_counter() - t0, 2),
-                } | _norms(grad_norm[0], sharp if sam_now else None)
-                log.write(dumps(row) + "\n")
-                log.flush()
-                log_step_row(acc, name, row, track_offset)
-            if epoch_eval is not None and (done_steps % per_epoch == 0 or done_steps == total):
-                if tracker is not None:
-                    epoch_row = tracker.after_epoch(
-                        acc.unwrap_model(model),
-                        tokenizer,
-                        math.ceil(done_steps / per_epoch),
-                        done_steps,
-                    )
-                    log_epoch_row(acc, name, epoch_row, track_offset)
-                acc.wait_for_everyone()
-            if done_steps == total:
-                break
-            stopping = stop_after is not None and done_steps >= stop_after
-            if stopping or (cfg.checkpoint_every and done_steps % cfg.checkpoint_every == 0):
-                _checkpoint(
-                    acc,
-                    model,
-                    sharp or optimizer,
-                    sharded,
-                    scheduler,
-                    out_dir,
-                    done_steps,
-                    tokens,
-                    time.perf_counter() - t0,
-                )
-            if stopping:
-                bar.close()
-                acc.free_memory()
-                return final_dir
-    bar.close()
-    # Under FSDP every process takes part in gathering the full weights.
-    full_state = acc.get_state_dict(model) if fsdp else None
-    if sharded:
-        full_state = full_state_dict(model)
-    if acc.is_main_process:
-        trained = acc.unwrap_model(model)
-        if sharded:  # the gathered weights into a plain (unsharded) model, on the CPU
-            trained = _trainable_model(init_dir, None, lora, dtype)
-            trained.load_state_dict(full_state)
-            full_state = None
-        if use_lora and lora.merge:
-            trained = trained.merge_and_unload()  # a plain transformers model again
-        trained.save_pretrained(final_dir, state_dict=full_state)
-        if tokenizer is not None:
-            tokenizer.save_pretrained(final_dir)
-        selected = tracker.finish(final_dir) if tracker is not None else {}
-        if use_lora and lora.merge and (final_dir / "adapter_config.json").is_file():
-            _merge_in_place(final_dir, tokenizer)  # the selected epoch was saved as an adapter
-        kill_point("stage_end")
-        summary = {
-            "stage": name,
-            "steps": total,
-            "tokens": tokens,
-            "examples": len(data(0)),
-            "sam": sharp is not None,
-            "seconds": round(time.perf_counter() - t0, 2),
-            "final_loss": loss_value,
-            **selected,
-        }
-        write_json(out_dir / DONE, summary)
-        for old in out_dir.glob("checkpoint-*"):
-            shutil.rmtree(old, ignore_errors=True)
-        (out_dir / LATEST).unlink(missing_ok=True)
-    acc.wait_for_everyone()
-    acc.free_memory()  # the accelerator forgets this stage's model, so the next stage's is alone
-    return final_dir
+    def _log(self, log: IO[str], done_steps: int, local: torch.Tensor, sam_now: bool) -> None:
+        """metrics.jsonl's row every 10th step, every step of a short stage (its loss curve
+        needs points to draw); the loss is read back (a sync on a GPU) only for a row."""
+        log_every = max(1, min(10, self.total // 20))
+        if not (done_steps % log_every == 0 or done_steps == self.total):
+            return
+        (self.loss_value,) = self.global_sums(local / self.world)
+        self.bar.set_postfix(loss=f"{self.loss_value:.3f}")
+        if not self.accelerator.is_main_process:
+            return
+        row = {
+            "step": done_steps,
+            "total": self.total,
+            "loss": round(self.loss_value, 5),
+            "lr": self.scheduler.get_last_lr()[0],
+            "tokens": self.tokens,
+            "elapsed": round(time.perf_counter() - self.t0, 2),
+        } | _norms(self.grad_norm, self.sam if sam_now else None)
+        log.write(dumps(row) + "\n")
+        log.flush()
+        log_step_row(self.accelerator, self.spec.name, row, self.track_offset)
+
+    def _epoch_end(self, done_steps: int) -> None:
+        """At each epoch end (and the stage's), the epoch evaluation, if the stage has one."""
+        if self.spec.epoch_eval is None:
+            return
+        if not (done_steps % self.per_epoch == 0 or done_steps == self.total):
+            return
+        if self.tracker is not None:
+            epoch_row = self.tracker.after_epoch(
+                self.accelerator.unwrap_model(self.model),
+                self.env.tokenizer,
+                math.ceil(done_steps / self.per_epoch),
+                done_steps,
+            )
+            log_epoch_row(self.accelerator, self.spec.name, epoch_row, self.track_offset)
+        self.accelerator.wait_for_everyone()
+
+    def _checkpoint(self, done_steps: int, stop_after: int | None) -> bool:
+        """A checkpoint every `checkpoint_every` steps and where `stop_after` stops the stage;
+        False when it stops here."""
+        stopping = stop_after is not None and done_steps >= stop_after
+        every = self.spec.cfg.checkpoint_every
+        if stopping or (every and done_steps % every == 0):
+            save_checkpoint(
+                self.accelerator,
+                self.model,
+                self.sam or self.optimizer,
+                self.sharded,
+                self.scheduler,
+                self.out_dir,
+                done_steps,
+                self.tokens,
+                time.perf_counter() - self.t0,
+            )
+        return not stopping
+
+    def finish(self) -> None:
+        """The full weights into a plain `save_pretrained` directory (gathered from every
+        process under FSDP), the selected epoch, done.json; checkpoints removed."""
+        accelerator, env, final_dir = self.accelerator, self.env, self.out_dir / "model"
+        # Under FSDP every process takes part in gathering the full weights.
+        full_state = accelerator.get_state_dict(self.model) if self.fsdp else None
+        if self.sharded:
+            full_state = full_state_dict(self.model)
+        if accelerator.is_main_process:
+            trained = accelerator.unwrap_model(self.model)
+            if self.sharded:  # the gathered weights into a plain (unsharded) model, on the CPU
+                trained = trainable_model(self.init_dir, None, env.lora, env.dtype)
+                trained.load_state_dict(full_state)
+                full_state = None
+            merge = self.use_lora and env.lora.merge
+            if merge:
+                trained = trained.merge_and_unload()  # a plain transformers model again
+            trained.save_pretrained(final_dir, state_dict=full_state)
+            if env.tokenizer is not None:
+                env.tokenizer.save_pretrained(final_dir)
+            selected = self.tracker.finish(final_dir) if self.tracker is not None else {}
+            if merge and (final_dir / "adapter_config.json").is_file():
+                merge_in_place(final_dir, env.tokenizer)  # the selected epoch, saved as an adapter
+            kill_point("stage_end")
+            summary = {
+                "stage": self.spec.name,
+                "steps": self.total,
+                "tokens": self.tokens,
+                "examples": len(self.data(0)),
+                "sam": self.sam is not None,
+                "seconds": round(time.perf_counter() - self.t0, 2),
+                "final_loss": self.loss_value,
+                **selected,
+            }
+            write_json(self.out_dir / DONE, summary)
+            remove_checkpoints(self.out_dir)
+        accelerator.wait_for_everyone()
+        accelerator.free_memory()  # the accelerator forgets this stage's model: the next one is alone
 
 
 def _norms(grad_norm: Any, sam: SAM | None) -> dict[str, float]:
@@ -439,51 +423,6 @@ def _norms(grad_norm: Any, sam: SAM | None) -> dict[str, float]:
         out["sam_grad_norm"] = round(sam.last_grad_norm, 6)
         out["sam_perturbation_norm"] = round(sam.last_perturbation_norm, 6)
     return out
-
-
-def _merge_in_place(model_dir: Path, tokenizer: PreTrainedTokenizerBase | None) -> None:
-    """Replace a LoRA adapter directory by its model with the adapter merged (plain
-    transformers, as `lora.merge` promises), swapped in whole."""
-    merged = load_model(model_dir)
-    tmp = model_dir.with_name(model_dir.name + ".merged.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    merged.save_pretrained(tmp)
-    if tokenizer is not None:
-        tokenizer.save_pretrained(tmp)
-    shutil.rmtree(model_dir)
-    os.replace(tmp, model_dir)
-
-
-def _trainable_model(
-    init_dir: str | Path, ckpt: Path | None, lora: LoraConfig | None, dtype: torch.dtype
-) -> Any:
-    """The model to train: full weights, or `init_dir` + a LoRA adapter (peft), fresh or from
-    the checkpoint (where a LoRA checkpoint holds only the adapter)."""
-    if lora is None or lora.r == 0:
-        return load_model(ckpt or init_dir, dtype=dtype)
-    from peft import LoraConfig as PeftLoraConfig
-    from peft import PeftModel, get_peft_model
-
-    base = load_model(init_dir, dtype=dtype)
-    if ckpt is not None:
-        model = PeftModel.from_pretrained(base, ckpt, is_trainable=True)
-    else:
-        peft_cfg = PeftLoraConfig(
-            r=lora.r,
-            lora_alpha=lora.alpha,
-            lora_dropout=lora.dropout,
-            target_modules=list(lora.target_modules),
-            modules_to_save=list(lora.modules_to_save) or None,
-            task_type="CAUSAL_LM",
-        )
-        model = get_peft_model(base, peft_cfg)
-    # A saved adapter names its base: this stage's input, by absolute path. peft would name
-    # the original model (the one under an earlier stage's merged adapter), so an IT adapter
-    # would load without what CPT learned, and a relative path only from the folder it was
-    # trained in. When the input is itself an adapter, load_model follows the chain.
-    for c in model.peft_config.values():
-        c.base_model_name_or_path = str(Path(init_dir).resolve())
-    return model
 
 
 def _accumulate(
@@ -519,60 +458,3 @@ def _subset(
         k = max(1, math.ceil(fraction * mb["input_ids"].shape[0]))
         out.append({key: v[:k] for key, v in mb.items()})
     return out
-
-
-def _checkpoint(
-    acc: Accelerator,
-    model: Any,
-    optimizer: Any,
-    sharded: bool,
-    scheduler: Any,
-    out_dir: Path,
-    step: int,
-    tokens: int,
-    elapsed: float,
-) -> None:
-    """checkpoint-STEP/: weights (save_pretrained) and state.pt (optimizer, scheduler, RNG,
-    step); under FSDP, accelerate's sharded model + optimizer state instead of both; under
-    shard=true, torch.distributed.checkpoint's (each rank writes its shards)."""
-    name = f"checkpoint-{step}"
-    tmp = out_dir / f".{name}.tmp"
-    if acc.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
-    fsdp = acc.distributed_type == DistributedType.FSDP
-    if fsdp:
-        acc.wait_for_everyone()
-        acc.save_state(tmp / FSDP_STATE)  # every process writes its part
-    if sharded:
-        acc.wait_for_everyone()
-        base = optimizer.base_optimizer if isinstance(optimizer, SAM) else optimizer
-        save_sharded(model, base, tmp / SHARDED_STATE)  # every process writes its shards
-    if acc.is_main_process:
-        state = {
-            "step": step,
-            "tokens": tokens,
-            "elapsed": elapsed,
-            "optimizer": None if fsdp or sharded else optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-            "python_rng": random.getstate(),
-        }
-        if not (fsdp or sharded):
-            acc.unwrap_model(model).save_pretrained(tmp)
-        kill_point("checkpoint_write")
-        with atomic_open(tmp / "state.pt", "wb") as f:
-            torch.save(state, f)
-        _publish_checkpoint(out_dir, tmp, name)
-    acc.wait_for_everyone()
-
-
-def _truncate_log(path: Path, step: int) -> None:
-    """Drop log rows past the checkpoint a resumed run restarts from."""
-    if not path.is_file():
-        return
-    rows = [
-        line
-        for line in path.read_text(encoding="utf-8").splitlines()
-        if line.strip() and json.loads(line)["step"] <= step
-    ]
-    write_text(path, "".join(r + "\n" for r in rows))

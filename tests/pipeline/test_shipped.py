@@ -7,8 +7,8 @@ import pytest
 
 from knowlearn.cli import shipped_config
 from knowlearn.experiment.arms import arm_cfg, load_experiment, prebuild_bases, shared_tokenizer
-from knowlearn.experiment.shipped import restore_shipped_stage, shipped_stages_dir
 from knowlearn.models.load import load_model
+from knowlearn.pipeline.shipped import restore_shipped_stage, shipped_stages_dir
 
 SHIPPED = sorted(p for p in shipped_stages_dir().glob("base-*") if p.is_dir())
 

@@ -8,7 +8,7 @@ import pytest
 from conftest import SMALL_RUN as SMALL
 from knowlearn.cli import main
 from knowlearn.config import load_config
-from knowlearn.pipeline import run
+from knowlearn.pipeline.run import run
 
 
 def test_train_writes_a_complete_run_directory(tmp_path, capsys):
@@ -248,8 +248,8 @@ def test_question_formats_do_not_change_the_cpt_stage_key(docs, qa, tokenizer):
     """CPT reads no questions: an arm that formats only its IT questions shares the plain
     arm's CPT stage (same key), while its IT stage is its own."""
     from knowlearn.config import FormatConfig, RunConfig
-    from knowlearn.experiment.cache import digest
-    from knowlearn.pipeline import plan_stages
+    from knowlearn.pipeline.rundir import digest
+    from knowlearn.pipeline.stages import plan_stages
 
     plain = RunConfig()
     formatted = RunConfig(augment=dataclasses.replace(plain.augment, it=FormatConfig(copies=2)))

@@ -3,7 +3,7 @@
 import dataclasses
 
 from knowlearn.config import FormatConfig, SAMConfig, StageConfig
-from knowlearn.experiment.cache import digest
+from knowlearn.pipeline.rundir import digest
 
 # Digests computed before adaptive_scope existed (commit 72e2f73).
 BEFORE = {
