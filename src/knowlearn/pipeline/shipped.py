@@ -1,6 +1,6 @@
 """Stage outputs that ship with knowlearn, so the demo need not pre-train its base model.
 
-A shipped stage is an ordinary cache entry (`NAME-KEY/`, see cache.py) made by
+A shipped stage is an ordinary cache entry (`NAME-KEY/`, see rundir.py) made by
 `python scripts/ship_demo_base.py` on the project's CPU machine. Its key hashes everything
 the stage depends on (tokenizer bytes, model shape, seed, base data and training config), so
 an experiment uses it only where it would compute that very stage itself; any other
