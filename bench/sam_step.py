@@ -26,7 +26,8 @@ import transformers
 from knowlearn.config import ModelConfig
 from knowlearn.data import bios
 from knowlearn.models.tiny import build_tiny_model, train_tokenizer
-from knowlearn.optim.sam import SAM, sam_step
+from knowlearn.optim.sam import SAM
+from knowlearn.optim.sam_step import sam_step
 from knowlearn.train.batches import collate, document_examples
 
 

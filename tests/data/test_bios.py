@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 import knowlearn
-from knowlearn.data import bios
-from knowlearn.data.bios import ATTRIBUTES, HELDOUT_TEMPLATES, Person
+from knowlearn.data import bios, bios_templates
+from knowlearn.data.bios import ATTRIBUTES, Person
+from knowlearn.data.bios_templates import HELDOUT_TEMPLATES
 from knowlearn.data.records import read_documents, read_qa
 from knowlearn.errors import KnowlearnError
 
@@ -57,7 +58,7 @@ def value_fields(template: str) -> list[str]:
 
 
 def test_pool_sizes_and_no_duplicates() -> None:
-    pools = bios.load_pools()
+    pools = bios_templates.load_pools()
     minimum = {"middle_names": 100, "last_names": 300, "cities": 200, "universities": 100}
     minimum |= {"majors": 100}
     for key, least in minimum.items():
@@ -74,7 +75,7 @@ def test_pool_sizes_and_no_duplicates() -> None:
 
 
 def test_pool_values_are_clean_strings() -> None:
-    pools = bios.load_pools()
+    pools = bios_templates.load_pools()
     values = [*pools["first_names"]["female"], *pools["first_names"]["male"]]
     for key in ("middle_names", "last_names", "cities", "universities", "majors"):
         values += pools[key]
@@ -90,7 +91,7 @@ def test_pool_values_are_clean_strings() -> None:
 
 
 def test_sentence_templates_have_one_value_placeholder() -> None:
-    all_templates = bios.sentence_templates("all")
+    all_templates = bios_templates.sentence_templates("all")
     assert tuple(all_templates) == ATTRIBUTES
     for attribute, templates in all_templates.items():
         assert len(templates) >= 12, attribute
@@ -103,16 +104,16 @@ def test_sentence_templates_have_one_value_placeholder() -> None:
 
 
 def test_heldout_pool_is_the_last_two_and_disjoint_from_train() -> None:
-    train = bios.sentence_templates("train")
-    heldout = bios.sentence_templates("heldout")
-    everything = bios.sentence_templates("all")
+    train = bios_templates.sentence_templates("train")
+    heldout = bios_templates.sentence_templates("heldout")
+    everything = bios_templates.sentence_templates("all")
     assert HELDOUT_TEMPLATES == 2
     for a in ATTRIBUTES:
         assert len(heldout[a]) == 2
         assert not set(train[a]) & set(heldout[a])
         assert train[a] + heldout[a] == everything[a]
     with pytest.raises(KnowlearnError):
-        bios.sentence_templates("probe")
+        bios_templates.sentence_templates("probe")
 
 
 def is_value_first(template: str, attribute: str) -> bool:
@@ -122,9 +123,9 @@ def is_value_first(template: str, attribute: str) -> bool:
 
 
 def test_value_first_templates_are_found_from_the_template() -> None:
-    found = bios.value_first_templates()
+    found = bios_templates.value_first_templates()
     assert tuple(found) == ATTRIBUTES
-    everything = bios.sentence_templates("all", value_first=True)
+    everything = bios_templates.sentence_templates("all", value_first=True)
     for a in ATTRIBUTES:
         assert found[a] == tuple(t for t in everything[a] if is_value_first(t, a))
     # The shipped ones, so a change to templates.yaml that adds or drops one is seen.
@@ -145,43 +146,45 @@ def test_value_first_templates_are_found_from_the_template() -> None:
     ],
 )
 def test_value_first_detection_on_user_templates(template: str, expected: bool) -> None:
-    pieces = bios._parse_sentence(template, "major", "", "")
-    assert bios._is_value_first(pieces, "major") is expected
+    pieces = bios_templates._parse_sentence(template, "major", "", "")
+    assert bios_templates._is_value_first(pieces, "major") is expected
 
 
 @pytest.mark.parametrize("value_first", [False, True])
 def test_pools_with_and_without_value_first(value_first: bool) -> None:
-    train = bios.sentence_templates("train", value_first=value_first)
-    heldout = bios.sentence_templates("heldout", value_first=value_first)
-    everything = bios.sentence_templates("all", value_first=value_first)
-    raw_train = bios.sentence_templates("train", value_first=True)
+    train = bios_templates.sentence_templates("train", value_first=value_first)
+    heldout = bios_templates.sentence_templates("heldout", value_first=value_first)
+    everything = bios_templates.sentence_templates("all", value_first=value_first)
+    raw_train = bios_templates.sentence_templates("train", value_first=True)
     for a in ATTRIBUTES:
         assert train[a] + heldout[a] == everything[a]
-        assert heldout[a] == bios.sentence_templates("heldout", value_first=True)[a]
+        assert heldout[a] == bios_templates.sentence_templates("heldout", value_first=True)[a]
         if value_first:
             continue
         assert not any(is_value_first(t, a) for t in everything[a])
         # Only the value-first ones are dropped, in file order.
         assert train[a] == tuple(t for t in raw_train[a] if not is_value_first(t, a))
-    assert bios.sentence_templates() == bios.sentence_templates("train", value_first=False)
+    assert bios_templates.sentence_templates() == bios_templates.sentence_templates(
+        "train", value_first=False
+    )
 
 
 def test_a_pool_left_empty_by_value_first_is_an_error(monkeypatch) -> None:
-    sentences, questions = bios._load_templates()
+    sentences, questions = bios_templates.load_templates()
     odd = dict(sentences)
     odd["major"] = sentences["major"][:-2] + (
         "In {major}, {subject} earned a degree.",
         "It was {major} that {subject} studied.",
     )
-    monkeypatch.setattr(bios, "_load_templates", lambda: (odd, questions))
-    assert len(bios.sentence_templates("train")["major"]) == 12
+    monkeypatch.setattr(bios_templates, "load_templates", lambda: (odd, questions))
+    assert len(bios_templates.sentence_templates("train")["major"]) == 12
     with pytest.raises(KnowlearnError, match="value-first"):
-        bios.sentence_templates("heldout")
-    assert len(bios.sentence_templates("heldout", value_first=True)["major"]) == 2
+        bios_templates.sentence_templates("heldout")
+    assert len(bios_templates.sentence_templates("heldout", value_first=True)["major"]) == 2
 
 
 def test_question_templates() -> None:
-    questions = bios.question_templates()
+    questions = bios_templates.question_templates()
     assert tuple(questions) == ATTRIBUTES
     for qs in questions.values():
         assert len(qs) >= 3 and len(set(qs)) == len(qs)
@@ -193,7 +196,7 @@ def test_question_templates() -> None:
 
 
 def test_sample_people_values() -> None:
-    pools = bios.load_pools()
+    pools = bios_templates.load_pools()
     city_of = {c["name"]: c["city"] for c in pools["companies"]}
     people = bios.sample_people(2000, seed=3)
     assert len({p.name for p in people}) == len(people)
@@ -231,15 +234,19 @@ def test_sample_people_rejects_bad_n(n: int) -> None:
 
 @pytest.mark.parametrize(
     ("permute", "fullname", "templates", "value_first"),
-    list(itertools.product([False, True], [False, True], bios.TEMPLATE_POOLS, [False, True])),
+    list(
+        itertools.product(
+            [False, True], [False, True], bios_templates.TEMPLATE_POOLS, [False, True]
+        )
+    ),
 )
 def test_every_fact_is_at_its_span(
     permute: bool, fullname: bool, templates: str, value_first: bool
 ) -> None:
-    pool = bios.sentence_templates(templates, value_first=value_first)
+    pool = bios_templates.sentence_templates(templates, value_first=value_first)
     other = {"train": "heldout", "heldout": "train", "all": None}[templates]
-    held = bios.sentence_templates(other, value_first=True) if other else {}
-    dropped = {} if value_first else bios.value_first_templates()
+    held = bios_templates.sentence_templates(other, value_first=True) if other else {}
+    dropped = {} if value_first else bios_templates.value_first_templates()
     for seed in range(4):
         people = bios.sample_people(6, seed)
         by_id = {p.id: p for p in people}
@@ -313,7 +320,7 @@ def test_permute_changes_sentence_order() -> None:
 
 def test_renderings_are_distinct() -> None:
     people = bios.sample_people(10, 2)
-    n_train = len(bios.sentence_templates("train")["major"])
+    n_train = len(bios_templates.sentence_templates("train")["major"])
     docs = bios.render_documents(people, 2, renderings=5)
     assert [d.id for d in docs[:5]] == [f"p00000-r{k}" for k in range(5)]
     for i in range(len(people)):
@@ -330,7 +337,7 @@ def test_renderings_are_distinct() -> None:
 def test_renderings_cycle_through_the_whole_pool(value_first: bool) -> None:
     """A person's first len(pool) renderings use every template of an attribute once."""
     person = bios.sample_people(2, 6)[1]
-    pool = bios.sentence_templates(value_first=value_first)
+    pool = bios_templates.sentence_templates(value_first=value_first)
     n = len(pool["birth_city"])
     docs = bios.render_documents([person], 6, renderings=n + 1, value_first=value_first)
     used = [
@@ -347,7 +354,7 @@ def test_renderings_cycle_through_the_whole_pool(value_first: bool) -> None:
 
 def test_probe_sentences_one_per_person_attribute_and_heldout_template() -> None:
     people = bios.sample_people(4, 3)
-    heldout = bios.sentence_templates("heldout")
+    heldout = bios_templates.sentence_templates("heldout")
     docs = bios.probe_sentences(people)
     assert len(docs) == len(people) * sum(len(ts) for ts in heldout.values())
     it = iter(docs)

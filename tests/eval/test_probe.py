@@ -3,7 +3,7 @@ from dataclasses import replace
 import torch
 
 from knowlearn.config import ModelConfig, load_config
-from knowlearn.data import bios
+from knowlearn.data import bios, bios_templates
 from knowlearn.data.prompts import document_text_for_model
 from knowlearn.data.records import Document, Fact
 from knowlearn.eval.probe import probe_documents, probe_sentences_for, run_probe
@@ -60,9 +60,9 @@ def test_probe_documents_are_new_contexts_for_the_held_out_people():
         assert {(f.attribute, f.value) for f in d.facts} == {
             (f.attribute, f.value) for f in original.facts
         }
-    heldout = {t for ts in bios.sentence_templates("heldout").values() for t in ts}
+    heldout = {t for ts in bios_templates.sentence_templates("heldout").values() for t in ts}
     assert heldout and not heldout & {
-        t for ts in bios.sentence_templates("train").values() for t in ts
+        t for ts in bios_templates.sentence_templates("train").values() for t in ts
     }
 
 
@@ -71,7 +71,7 @@ def test_templates_probe_is_one_named_sentence_per_heldout_template():
     context can give the answer away."""
     probe, _, test_people = _probe([])
     people = {p.name: p for p in bios.sample_people(10, 0) if p.name in test_people}
-    heldout = bios.sentence_templates("heldout")
+    heldout = bios_templates.sentence_templates("heldout")
     assert len(probe["templates"]) == len(people) * sum(map(len, heldout.values()))
     used: dict[tuple[str, str], set[str]] = {}
     for d in probe["templates"]:

@@ -29,7 +29,7 @@ import yaml
 from conftest import SMALL_RUN
 from knowlearn.cli import main
 from knowlearn.config import ModelConfig
-from knowlearn.data import bios
+from knowlearn.data import bios, bios_templates
 from knowlearn.data.records import Document, QAPair, read_documents, read_qa, write_records
 from knowlearn.models.tiny import build_tiny_model, train_tokenizer
 from knowlearn.synth.generate import generate_batch
@@ -83,7 +83,7 @@ def _three_sentences(doc: Document) -> str:
 
 
 def _qa_lines(person: bios.Person, rng: random.Random) -> str:
-    questions = bios.question_templates()
+    questions = bios_templates.question_templates()
     pronoun = {"female": "she", "male": "he"}[person.gender]
     lines = []
     for a in ATTRS:

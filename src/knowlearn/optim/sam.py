@@ -38,24 +38,27 @@ Choices made here, because the public implementations get them wrong:
   have gradients) and copied back, never `w + e - e` (which is not w in bf16).
 * The perturbation is transient: `state_dict()` refuses while perturbed, so a checkpoint
   never contains perturbed weights.
+
+This file is one optimizer class and the notes above, kept whole (about 500 lines): its
+invariant (the weights restored exactly, on every rank and shard) reads in one place.
+`sam_step.py` runs it over micro-batches; `shards.py` reads FSDP2's DTensors.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 import warnings
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
 import torch.distributed as dist
 
 from knowlearn.errors import KnowlearnError
+from knowlearn.optim.shards import local_shard, shard_group
 
-__all__ = ["SAM", "SAMConfigError", "check_precision", "sam_step"]
+__all__ = ["SAM", "SAMConfigError", "check_precision"]
 
 _SYNC_MODES = ("global", "local")
 _ADAPTIVE_SCOPES = ("weights", "all")
@@ -75,36 +78,13 @@ def check_precision(mixed_precision: str) -> None:
         raise SAMConfigError(FP16_MESSAGE)
 
 
-def _is_dtensor(t: torch.Tensor) -> bool:
-    return type(t).__name__ == "DTensor"
-
-
-def _local(t: torch.Tensor) -> torch.Tensor:
-    """This rank's shard of a DTensor (a view: writing it writes the parameter); else t."""
-    return t.to_local() if _is_dtensor(t) else t
-
-
-def _shard_group(params: Sequence[torch.Tensor]) -> Any:
-    """The process group the DTensor parameters are sharded over (None: not sharded).
-
-    Only 1-D meshes (FSDP2 full sharding): with HSDP's 2-D mesh the norm would need the
-    shard dimension's group alone.
-    """
-    meshes = {id(p.device_mesh): p.device_mesh for p in params if _is_dtensor(p)}
-    if not meshes:
-        return None
-    if len(meshes) > 1 or any(m.ndim != 1 for m in meshes.values()):
-        raise NotImplementedError("SAM supports parameters sharded over one 1-D device mesh")
-    return next(iter(meshes.values())).get_group()
-
-
-def _rng_state() -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+def rng_state() -> tuple[torch.Tensor, list[torch.Tensor] | None]:
     """The CPU and (if in use) CUDA generator states: what dropout draws from."""
     cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
     return torch.get_rng_state(), cuda
 
 
-def _set_rng_state(state: tuple[torch.Tensor, list[torch.Tensor] | None]) -> None:
+def set_rng_state(state: tuple[torch.Tensor, list[torch.Tensor] | None]) -> None:
     cpu, cuda = state
     torch.set_rng_state(cpu)
     if cuda is not None:
@@ -220,7 +200,7 @@ class SAM(torch.optim.Optimizer):
             every=every,
         )
         params = list(self._params())
-        self._group = _shard_group(params)
+        self._group = shard_group(params)
         if self.sharded and sync == "local":
             raise SAMConfigError(
                 "SAM sync='local' needs replicated parameters (DDP); sharded (FSDP) ranks "
@@ -327,7 +307,7 @@ class SAM(torch.optim.Optimizer):
             if p.grad is not None and p.grad.is_sparse:
                 raise NotImplementedError("SAM does not support sparse gradients")
         if self.sharded:
-            return [(p, _local(p.grad)) for p in params if p.grad is not None]
+            return [(p, local_shard(p.grad)) for p in params if p.grad is not None]
         distributed = (
             self.sync == "global"
             and dist.is_available()
@@ -389,7 +369,7 @@ class SAM(torch.optim.Optimizer):
             scale = self.rho / (norm + self.eps)
             e_norms = []
             for p, g in pairs:
-                w = _local(p.detach())  # this rank's shard when sharded: the view to write
+                w = local_shard(p.detach())  # this rank's shard when sharded: the view to write
                 e = g.to(_wide(g.dtype)) * scale
                 t = self._t(p)
                 if t is not None:
@@ -427,7 +407,7 @@ class SAM(torch.optim.Optimizer):
         weights); None where T = 1 (plain SAM, or a tensor ASAM leaves unscaled)."""
         if not self.adaptive or id(p) in self._unscaled:
             return None
-        w = _local(p.detach())
+        w = local_shard(p.detach())
         return w.to(_wide(w.dtype)).abs().add_(self.eta)
 
     def _norm(self, pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
@@ -450,7 +430,7 @@ class SAM(torch.optim.Optimizer):
     def _sharded_norm(self, pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
         """The squared norms of this rank's shards, summed over the ranks in one all_reduce
         (every rank calls it, also one whose shards are empty)."""
-        device = _local(next(iter(self._params()))).device
+        device = local_shard(next(iter(self._params()))).device
         total = torch.zeros((), dtype=torch.float64, device=device)
         for p, g in pairs:
             total += self._tensor_norm(p, g).to(device, total.dtype).square()
@@ -478,12 +458,12 @@ class SAM(torch.optim.Optimizer):
         if closure is not None:
             if self._perturbed:
                 raise RuntimeError("SAM.step(closure) called while perturbed")
-            rng = _rng_state()
+            rng = rng_state()
             with torch.enable_grad():
                 loss = closure()
             if self.next_step_is_sam:
                 self.perturb()
-                _set_rng_state(rng)  # the same dropout masks as the first pass
+                set_rng_state(rng)  # the same dropout masks as the first pass
                 with torch.enable_grad():
                     closure()
         self.unperturb()
@@ -524,81 +504,3 @@ class SAM(torch.optim.Optimizer):
             f"SAM(rho={self.rho}, adaptive={self.adaptive}, sync={self.sync!r}, "
             f"every={self.every}, base={self.base_optimizer!r})"
         )
-
-
-def _default_backward(loss: torch.Tensor) -> None:
-    loss.backward()
-
-
-def sam_step(
-    sam: SAM,
-    micro_batches: Sequence[Any],
-    loss_fn: Callable[[Any], torch.Tensor],
-    *,
-    backward: Callable[[torch.Tensor], None] = _default_backward,
-    no_sync: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext,
-    clip: Callable[[], Any] | None = None,
-    average: bool = True,
-    perturb_with: Sequence[Any] | None = None,
-) -> float:
-    """One optimizer step (SAM or, per `sam.every`, plain) over an optimizer batch.
-
-    SAM step: first pass over every micro-batch inside `no_sync()` (no DDP all-reduce; the
-    perturbation syncs what it needs; sharded parameters sync the last micro-batch), the RNG
-    state restored (same dropout masks in both passes), `sam.perturb()` from the gradient accumulated over
-    the whole batch, second pass over the same micro-batches (`no_sync()` for all but the
-    last, which syncs), `clip()` (so clipping applies to g_sam), `sam.step()`. Plain step:
-    one such synced pass, clip, step. b micro-batches of k samples equal one batch of b*k.
-
-    `sam_step` owns the gradients: it clears them first and leaves none. Each micro-batch's
-    loss is divided by len(micro_batches) when `average` (losses that are per-micro-batch
-    means); pass average=False when loss_fn already normalizes over the whole batch (e.g.
-    token losses divided by the batch's token count). With accelerate:
-    backward=accelerator.backward, no_sync=lambda: accelerator.no_sync(model), and keep the
-    Accelerator's gradient_accumulation_steps at 1 (its backward would divide again).
-
-    `perturb_with`: the micro-batches of the first pass, when it should see only part of the
-    batch (cheap SAM: e from a subset, as Foret et al.'s m-sharpness; e = rho g / ||g|| does
-    not depend on the gradient's scale, so any normalization will do). The second pass and
-    the step still use all of `micro_batches`.
-
-    Returns this process's first-pass loss (the loss at w, the one to log): the sum of the
-    backpropagated micro-batch losses, i.e. their mean when `average`. With `perturb_with`
-    the first pass saw a subset, so the second pass's (at w + e, whole batch) is returned.
-    """
-    n = len(micro_batches)
-    if n == 0:
-        raise ValueError("sam_step needs at least one micro-batch")
-    if sam.is_perturbed:
-        raise RuntimeError("sam_step called while SAM is perturbed")
-    div = float(n) if average else 1.0
-    sam.zero_grad(set_to_none=True)
-
-    losses: list[torch.Tensor] = []  # kept on device: no host sync per micro-batch
-
-    def run(mb: Any, record: bool) -> None:
-        loss = loss_fn(mb) / div
-        backward(loss)
-        if record:
-            losses.append(loss.detach().float().reshape(()))
-
-    sam_this_step = sam.next_step_is_sam
-    first = micro_batches if perturb_with is None else perturb_with
-    if sam_this_step:
-        rng = _rng_state()
-        for i, mb in enumerate(first):
-            # Sharded, the last micro-batch syncs: FSDP's reduce-scatter gives each rank its
-            # shard of the global gradient. Replicated (DDP), perturb() syncs what it needs.
-            last_syncs = sam.sharded and i == len(first) - 1
-            with contextlib.nullcontext() if last_syncs else no_sync():
-                run(mb, perturb_with is None)
-        sam.perturb()
-        _set_rng_state(rng)  # the second pass draws the same dropout masks as the first
-    for i, mb in enumerate(micro_batches):
-        with no_sync() if i < n - 1 else contextlib.nullcontext():
-            run(mb, not sam_this_step or perturb_with is not None)
-    if clip is not None:
-        clip()
-    sam.step()
-    sam.zero_grad(set_to_none=True)
-    return float(sum(loss.to(losses[0].device) for loss in losses))

@@ -35,7 +35,8 @@ from transformers import get_cosine_with_min_lr_schedule_with_warmup
 from knowlearn.errors import KnowlearnError
 from knowlearn.faults import kill_point
 from knowlearn.io import dumps, write_json
-from knowlearn.optim.sam import SAM, check_precision, sam_step
+from knowlearn.optim.sam import SAM, check_precision
+from knowlearn.optim.sam_step import sam_step
 from knowlearn.track import log_epoch_row, log_step_row, replay_stage
 from knowlearn.train.batches import IGNORE, collate, model_inputs
 from knowlearn.train.checkpoint import (
