@@ -98,12 +98,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from knowlearn.augment import TRANSFORMS
     from knowlearn.config import load_config
     from knowlearn.io import dumps
 
     # The config first: a typo is reported before torch and transformers load (seconds).
     cfg = load_config(
-        args.config, [f"out={args.out}", *args.overrides] if args.out else args.overrides
+        args.config,
+        [f"out={args.out}", *args.overrides] if args.out else args.overrides,
+        transforms=TRANSFORMS,
     )
     _quiet_libraries()
     from knowlearn.pipeline import run, summary_row
@@ -127,7 +130,7 @@ def cmd_augment(args: argparse.Namespace) -> int:
         raise KnowlearnError(
             f"must be >= 0 (formats to show), got {args.preview}", field="--preview"
         )
-    cfg = load_config(args.config, args.overrides)
+    cfg = load_config(args.config, args.overrides, transforms=TRANSFORMS)
     _quiet_libraries()
     from knowlearn.pipeline import prepare_data
 
@@ -326,9 +329,10 @@ def run_qa_file(path: Path) -> Path:
         return path
     if (path / "data" / "qa.jsonl").is_file():
         return path / "data" / "qa.jsonl"
+    from knowlearn.augment import TRANSFORMS
     from knowlearn.config import load_config
 
-    qa = load_config(path / "config.yaml").data.qa
+    qa = load_config(path / "config.yaml", transforms=TRANSFORMS).data.qa
     if qa is None:
         raise KnowlearnError("a run directory without QA yet (no data/qa.jsonl)", file=path)
     return Path(qa)
