@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from knowlearn.augment import TRANSFORMS
 from knowlearn.config import (
     RunConfig,
     absolute_inputs,
@@ -155,7 +156,7 @@ def arm_cfg(
     }
     try:
         cfg = absolute_inputs(expand_user(from_dict(RunConfig, merged).with_exposures(merged)))
-        cfg.validate()
+        cfg.validate(TRANSFORMS)
     except KnowlearnError as e:
         raise KnowlearnError(f"arm {arm!r}: {e.reason}", file=source, field=e.field) from None
     return cfg

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from transformers import AutoConfig, PreTrainedTokenizerBase
 
+from knowlearn.augment import TRANSFORMS
 from knowlearn.augment.apply import format_documents
 from knowlearn.config import (
     RunConfig,
@@ -193,6 +194,7 @@ def check_inputs(
     into the run directory later) and the tokenizer (the tiny default's trained here, in
     memory, if the run directory has none yet).
     """
+    cfg.validate(TRANSFORMS)  # a config built in code, too: transform names included
     tok = check_model_and_tokenizer(cfg)
     reserved = special_tokens(tok)
     loaded = None

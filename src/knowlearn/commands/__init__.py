@@ -1,0 +1,1 @@
+"""The `knowlearn` subcommands' implementations, one module per group (knowlearn.cli parses)."""
