@@ -1994,7 +1994,7 @@ def _short_run_plots(tmp: Path) -> None:
 
 
 def _abbreviations(tmp: Path) -> None:
-    from knowlearn.augment.sentences import split_sentences
+    from knowlearn.data.sentences import split_sentences
 
     text = "Kai Ito joined Acme Inc. in 1990. He lived at No. 5, born ca. 1960 (b. 1961, d. 2020)."
     assert [text[a:b] for a, b in split_sentences(text)] == [

@@ -5,7 +5,6 @@ and move the fact spans with them; every result is checked to keep each fact and
 """
 
 from knowlearn.augment.invariant import AugmentationError, check_preserved
-from knowlearn.augment.sentences import split_sentences
 from knowlearn.augment.transforms import (
     EXCLUSIVE_GROUPS,
     FAMILIES,
@@ -19,6 +18,7 @@ from knowlearn.augment.transforms import (
     conflicts,
     sample_chain,
 )
+from knowlearn.data.sentences import split_sentences
 
 __all__ = [
     "EXCLUSIVE_GROUPS",

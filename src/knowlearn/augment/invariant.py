@@ -20,8 +20,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Sequence
 
-from knowlearn.augment.sentences import LINE_BREAKS, containing_span, split_sentences
 from knowlearn.data.records import Document
+from knowlearn.data.sentences import LINE_BREAKS, containing_span, split_sentences
 from knowlearn.errors import KnowlearnError
 
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from knowlearn.augment.invariant import check_input, check_preserved, fact_spans
-from knowlearn.augment.sentences import LINE_BREAKS, containing_span, split_sentences
 from knowlearn.data.records import Document, Fact
+from knowlearn.data.sentences import LINE_BREAKS, containing_span, split_sentences
 from knowlearn.errors import KnowlearnError
 
 Transform = Callable[[Document, random.Random], Document]

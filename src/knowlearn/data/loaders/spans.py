@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from knowlearn.augment.sentences import ABBREVIATIONS
+from knowlearn.data.sentences import ABBREVIATIONS
 
 
 class AnswerSpan(NamedTuple):

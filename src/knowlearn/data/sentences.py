@@ -26,7 +26,7 @@ _END_CHARS = frozenset(_TERMINATORS + _CLOSERS)  # the last character of a sente
 _WS_RE = re.compile(r"\s+")  # \s on str is exactly str.isspace(), the rule str.split() uses
 
 # Lower-cased; compared case-insensitively so "DR." and "dr." are not boundaries either.
-# The one list of abbreviations: data/loaders.py keeps an answer's final period after them.
+# The one list of abbreviations: data/loaders/spans.py keeps an answer's final period after them.
 ABBREVIATIONS = frozenset(
     {
         "inc.",

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from knowlearn.augment.sentences import LINE_BREAKS, split_sentences
+from knowlearn.data.sentences import LINE_BREAKS, split_sentences
 
 
 def sentences(text: str, protect: list[tuple[int, int]] | tuple = ()) -> list[str]:
