@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from knowlearn.data.loaders import DEFAULT_ATTRIBUTE
-from knowlearn.data.records import Document, QAPair, write_records
+from knowlearn.data.records import Document, Fact, QAPair, write_records
 from knowlearn.io import atomic_open, write_json, write_jsonl
 from knowlearn.models.load import WEIGHT_FILES
 from knowlearn.synth.checks import (
@@ -141,6 +141,17 @@ class Outputs:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class _Tally:
+    """The counts summary.json reports, gathered while assembling."""
+
+    located: Counter[str] = field(default_factory=Counter)
+    lost_by_doc: Counter[str] = field(default_factory=Counter)
+    parsed: int = 0
+    without_qa: int = 0
+    found: int = 0
+
+
 def assemble(
     cfg: SynthConfig,
     docs: Sequence[Document],
@@ -150,46 +161,15 @@ def assemble(
     """Parse and check every document's saved outputs, in document order; `reserved`:
     special tokens no kept text may hold."""
     split = split_of([d.entity for d in docs], cfg.test_fraction, cfg.seed)
-    out = Outputs()
+    out, tally = Outputs(), _Tally()
     seen: dict[str, set[str]] = {}
-    located = Counter()
-    lost_by_doc: Counter[str] = Counter()
-    parsed = without_qa = found = 0
     for doc in docs:
         rec = records[doc.id]
         facts = []
         if rec["qa"] is not None:
-            text, stopped = rec["qa"]
-            kept, dropped = check_qa(
-                doc,
-                text,
-                stopped,
-                wanted=cfg.qa_per_document,
-                max_answer_words=cfg.max_answer_words,
-                require_entity=cfg.require_entity,
-                keep_unlocated=cfg.keep_unlocated,
-                seen_questions=seen.setdefault(doc.entity, set()),
-                reserved=reserved,
-            )
-            parsed += len(kept) + sum(d.reason not in UNPARSED for d in dropped)
-            out.dropped += dropped
-            without_qa += not kept
-            for q in kept:
-                located["exact" if q.exact else "case_insensitive" if q.fact else "none"] += 1
-                out.qa.append(
-                    QAPair(
-                        id=f"{doc.id}-q{q.index}",
-                        entity=doc.entity,
-                        attribute=q.fact.attribute if q.fact else DEFAULT_ATTRIBUTE,
-                        question=q.question,
-                        answer=q.answer,
-                        split=split[doc.entity],
-                    )
-                )
-                if q.fact:
-                    facts.append(q.fact)
+            facts = _add_qa(cfg, doc, rec["qa"], split[doc.entity], seen, reserved, out, tally)
         full = with_facts(doc, facts)
-        found += len(full.facts) - len(doc.facts)
+        tally.found += len(full.facts) - len(doc.facts)
         out.documents.append(full)
         kept_p, dropped_p = check_paraphrases(
             full,
@@ -200,36 +180,87 @@ def assemble(
         out.dropped += dropped_p
         for d in dropped_p:
             if d.reason == "lost_fact":
-                lost_by_doc[doc.id] += 1
+                tally.lost_by_doc[doc.id] += 1
         out.paraphrases += [
             {"id": f"{doc.id}-p{k}", "source": doc.id, "text": text} for k, text in kept_p
         ]
+    out.summary = _summary(cfg, docs, out, tally)
+    return out
+
+
+def _add_qa(
+    cfg: SynthConfig,
+    doc: Document,
+    saved: tuple[str, bool],
+    split: str,
+    seen: dict[str, set[str]],
+    reserved: Collection[str],
+    out: Outputs,
+    tally: _Tally,
+) -> list[Fact]:
+    """One document's written QA checked into `out`; the facts its answers located."""
+    text, stopped = saved
+    kept, dropped = check_qa(
+        doc,
+        text,
+        stopped,
+        wanted=cfg.qa_per_document,
+        max_answer_words=cfg.max_answer_words,
+        require_entity=cfg.require_entity,
+        keep_unlocated=cfg.keep_unlocated,
+        seen_questions=seen.setdefault(doc.entity, set()),
+        reserved=reserved,
+    )
+    tally.parsed += len(kept) + sum(d.reason not in UNPARSED for d in dropped)
+    out.dropped += dropped
+    tally.without_qa += not kept
+    facts = []
+    for q in kept:
+        tally.located["exact" if q.exact else "case_insensitive" if q.fact else "none"] += 1
+        out.qa.append(
+            QAPair(
+                id=f"{doc.id}-q{q.index}",
+                entity=doc.entity,
+                attribute=q.fact.attribute if q.fact else DEFAULT_ATTRIBUTE,
+                question=q.question,
+                answer=q.answer,
+                split=split,
+            )
+        )
+        if q.fact:
+            facts.append(q.fact)
+    return facts
+
+
+def _summary(
+    cfg: SynthConfig, docs: Sequence[Document], out: Outputs, tally: _Tally
+) -> dict[str, Any]:
+    """summary.json: what was asked, parsed, kept and dropped (and why), facts found."""
     qa_drops = Counter(d.reason for d in out.dropped if d.kind == "qa")
     p_drops = Counter(d.reason for d in out.dropped if d.kind == "paraphrase")
-    out.summary = {
+    return {
         "documents": len(docs),
         "qa": {
             "asked": len(docs) * cfg.qa_per_document,
-            "parsed_pairs": parsed,
+            "parsed_pairs": tally.parsed,
             "kept": len(out.qa),
             "dropped": {r: qa_drops[r] for r in QA_REASONS},
-            "answer_located": {k: located[k] for k in ("exact", "case_insensitive", "none")},
+            "answer_located": {k: tally.located[k] for k in ("exact", "case_insensitive", "none")},
             "split": {s: sum(q.split == s for q in out.qa) for s in ("train", "test")},
-            "documents_without_qa": without_qa if cfg.qa_per_document else len(docs),
+            "documents_without_qa": tally.without_qa if cfg.qa_per_document else len(docs),
         },
         "paraphrases": {
             "asked": len(docs) * cfg.paraphrases_per_document,
             "kept": len(out.paraphrases),
             "dropped": {r: p_drops[r] for r in PARAPHRASE_REASONS},
-            "lost_fact_by_document": dict(sorted(lost_by_doc.items())),
+            "lost_fact_by_document": dict(sorted(tally.lost_by_doc.items())),
         },
         "facts": {
             "given": sum(len(d.facts) for d in docs),
-            "found": found,
+            "found": tally.found,
             "documents_without_facts": sum(not d.facts for d in out.documents),
         },
     }
-    return out
 
 
 def write_outputs(out_dir: Path, outputs: Outputs) -> dict[str, Path]:

@@ -21,8 +21,6 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable
-from contextlib import nullcontext
 from pathlib import Path
 from typing import IO, Any
 
@@ -53,7 +51,7 @@ from knowlearn.train.checkpoint import (
 from knowlearn.train.epochs import EpochTracker
 from knowlearn.train.sharding import full_state_dict, load_sharded, no_gradient_sync, shard_model
 from knowlearn.train.spec import EpochExamples, StageSpec, TrainEnv
-from knowlearn.train.steps import make_optimizer, plan_steps
+from knowlearn.train.steps import accumulate, first_pass_subset, make_optimizer, plan_steps
 from knowlearn.train.trainable import merge_in_place, trainable_model
 
 __all__ = ["StageSpec", "TrainEnv", "make_optimizer", "plan_steps", "stage_done", "train_stage"]
@@ -270,10 +268,10 @@ class _Stage:
                 no_sync=self._no_sync,
                 clip=self._clip,
                 average=False,
-                perturb_with=_subset(micro, self.spec.sam.perturb_fraction),
+                perturb_with=first_pass_subset(micro, self.spec.sam.perturb_fraction),
             )
         else:
-            local = _accumulate(micro, loss_fn, accelerator.backward, self._no_sync)
+            local = accumulate(micro, loss_fn, accelerator.backward, self._no_sync)
             self._clip()
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
@@ -423,39 +421,4 @@ def _norms(grad_norm: Any, sam: SAM | None) -> dict[str, float]:
     if sam is not None and sam.last_grad_norm is not None:
         out["sam_grad_norm"] = round(sam.last_grad_norm, 6)
         out["sam_perturbation_norm"] = round(sam.last_perturbation_norm, 6)
-    return out
-
-
-def _accumulate(
-    micro: list[dict[str, torch.Tensor]],
-    loss_fn: Callable[[dict[str, torch.Tensor]], torch.Tensor],
-    backward: Callable[[torch.Tensor], None],
-    no_sync: Callable[[], Any],
-) -> torch.Tensor:
-    """Forward/backward every micro-batch; gradients sync (DDP all-reduce, FSDP
-    reduce-scatter) only on the last one.
-
-    Returns the sum of this process's (already normalized) micro-batch losses, as a tensor
-    on the device: reading it back is left to whoever logs it.
-    """
-    total = torch.zeros(())
-    for i, mb in enumerate(micro):
-        with no_sync() if i < len(micro) - 1 else nullcontext():
-            loss = loss_fn(mb)
-            backward(loss)
-        total = total.to(loss.device) + loss.detach().float()
-    return total
-
-
-def _subset(
-    micro: list[dict[str, torch.Tensor]], fraction: float
-) -> list[dict[str, torch.Tensor]] | None:
-    """Cheap SAM's first-pass batches: the first ceil(fraction x n) examples of each
-    micro-batch (None: all of them). Per process: the subset depends on the process count."""
-    if fraction >= 1:
-        return None
-    out = []
-    for mb in micro:
-        k = max(1, math.ceil(fraction * mb["input_ids"].shape[0]))
-        out.append({key: v[:k] for key, v in mb.items()})
     return out

@@ -1,9 +1,12 @@
-"""The optimizer and the step plan of a stage: which examples each optimizer step reads."""
+"""The optimizer and the step plan of a stage: which examples each optimizer step reads, and
+how its micro-batches accumulate."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from typing import Any
 
 import torch
 
@@ -66,3 +69,38 @@ def plan_steps(
         ]
 
     return total, per_epoch, step_batches
+
+
+def accumulate(
+    micro: list[dict[str, torch.Tensor]],
+    loss_fn: Callable[[dict[str, torch.Tensor]], torch.Tensor],
+    backward: Callable[[torch.Tensor], None],
+    no_sync: Callable[[], Any],
+) -> torch.Tensor:
+    """Forward/backward every micro-batch; gradients sync (DDP all-reduce, FSDP
+    reduce-scatter) only on the last one.
+
+    Returns the sum of this process's (already normalized) micro-batch losses, as a tensor
+    on the device: reading it back is left to whoever logs it.
+    """
+    total = torch.zeros(())
+    for i, mb in enumerate(micro):
+        with no_sync() if i < len(micro) - 1 else nullcontext():
+            loss = loss_fn(mb)
+            backward(loss)
+        total = total.to(loss.device) + loss.detach().float()
+    return total
+
+
+def first_pass_subset(
+    micro: list[dict[str, torch.Tensor]], fraction: float
+) -> list[dict[str, torch.Tensor]] | None:
+    """Cheap SAM's first-pass batches: the first ceil(fraction x n) examples of each
+    micro-batch (None: all of them). Per process: the subset depends on the process count."""
+    if fraction >= 1:
+        return None
+    out = []
+    for mb in micro:
+        k = max(1, math.ceil(fraction * mb["input_ids"].shape[0]))
+        out.append({key: v[:k] for key, v in mb.items()})
+    return out
