@@ -3,6 +3,7 @@ summary and the pre-registered claims read, and where it lives in the file."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 # name -> path in a run's results.json
@@ -33,25 +34,44 @@ METRICS: dict[str, tuple[str, ...]] = {
 }
 
 
-def metric(results: Any, name: str) -> float | None:
-    """One metric of a run's results.json, or None where the run has no such number."""
+# One run's summary row, in column order: the headline metrics (`knowlearn train` prints
+# them), then what the run cost.
+HEADLINE: tuple[str, ...] = (
+    "test_em",
+    "train_em",
+    "test_recall",
+    "memorization_after_it",
+    "memorization_after_cpt",
+)
+COSTS: tuple[str, ...] = ("cpt_tokens", "cpt_steps", "seconds")
+
+
+def _stored(results: Any, name: str) -> Any:
+    """The value at a metric's path in results.json as stored, or None where it is absent."""
     node = results
     for key in METRICS[name]:
         if not isinstance(node, dict) or key not in node:
             return None
         node = node[key]
+    return node
+
+
+def metric(results: Any, name: str) -> float | None:
+    """One metric of a run's results.json, or None where the run has no such number."""
+    node = _stored(results, name)
     if isinstance(node, bool) or not isinstance(node, int | float):
         return None
     return float(node)
 
 
-def summary_row(results: dict[str, Any]) -> dict[str, float]:
-    """The headline numbers: held-out QA EM, train QA EM, memorization."""
-    qa = results["qa"]
-    return {
-        "test_em": qa.get("test", {}).get("all", {}).get("em", float("nan")),
-        "train_em": qa.get("train", {}).get("all", {}).get("em", float("nan")),
-        "test_recall": qa.get("test", {}).get("all", {}).get("recall", float("nan")),
-        "memorization": results["memorization"]["all"]["acc"],
-        "memorization_after_cpt": results["memorization_after_cpt"]["all"]["acc"],
-    }
+def summary_row(results: Any) -> dict[str, Any]:
+    """One run's row of an experiment's summary.json and summary.md.
+
+    Headline metrics are NaN where the run has none, so a table still lines up; costs are
+    kept as stored, so token and step counts stay integers (summary.md prints `1,234`).
+    """
+    row: dict[str, Any] = {}
+    for name in HEADLINE:
+        value = metric(results, name)
+        row[name] = math.nan if value is None else value
+    return row | {name: _stored(results, name) for name in COSTS}

@@ -222,3 +222,41 @@ def test_shipped_exposures_give_the_epochs_the_arms_had(name):
             assert arm_cfg(changed, arm, exp.seeds[0]).cpt.epochs == pytest.approx(
                 cfg.cpt.epochs * 30 / cfg.cpt.exposures
             ), arm
+
+
+def test_a_failed_arm_stops_the_others_and_names_its_log(tmp_path, monkeypatch):
+    """The arm processes are stand-ins (a shell script as the Python that `knowlearn train`
+    runs under): `done` has results (skipped), `paraphrase` fails once `baseline` runs,
+    `baseline` would run for a minute, `queued` waits for a slot and never gets one."""
+    import sys
+    import time
+
+    runs = tmp_path / "run" / "arms"
+    started = runs / "baseline" / "seed0.log"
+    fake = tmp_path / "python"
+    fake.write_text(
+        f"""#!/bin/sh
+case "$*" in
+*paraphrase*)
+    for _ in $(seq 300); do grep -q started {started} 2>/dev/null && break; sleep 0.1; done
+    echo working; echo boom; exit 3 ;;
+*) echo started; exec sleep 60 ;;
+esac
+"""
+    )
+    fake.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(fake))
+    arms = "arms:\n  done: {}\n  paraphrase: {}\n  baseline: {}\n  queued: {}\n"
+    (tmp_path / "exp.yaml").write_text(TINY_BASE.split("arms:")[0] + arms + "parallel: 2\n")
+    exp = load_experiment(tmp_path / "exp.yaml", [f"out={tmp_path / 'run'}"])
+    (runs / "done" / "seed0").mkdir(parents=True)
+    (runs / "done" / "seed0" / "results.json").write_text("{}")
+    t0 = time.perf_counter()
+    with pytest.raises(KnowlearnError) as e:
+        run_experiment(exp, progress=False)
+    log = runs / "paraphrase" / "seed0.log"
+    assert str(e.value) == f"{log}: arm 'paraphrase' seed 0 failed: boom"
+    assert started.read_text() == "started\n"
+    assert time.perf_counter() - t0 < 50, "the running arm was terminated, not waited for"
+    assert (runs / "paraphrase" / "seed0.yaml").is_file()
+    assert not (runs / "done" / "seed0.yaml").exists() and not (runs / "queued").exists()

@@ -16,7 +16,7 @@ def test_train_writes_a_complete_run_directory(tmp_path, capsys):
     assert main(["train", "--quiet", f"out={out}", *SMALL]) == 0
     printed = capsys.readouterr().out
     headline = json.loads(printed.splitlines()[0])
-    assert set(headline) >= {"test_em", "train_em", "memorization"}
+    assert set(headline) >= {"test_em", "train_em", "memorization_after_it"}
     for name in (
         "config.yaml",
         "results.json",

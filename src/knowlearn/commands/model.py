@@ -24,11 +24,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     quiet_libraries()
     from knowlearn.pipeline.run import run
-    from knowlearn.results import summary_row
+    from knowlearn.results import HEADLINE, summary_row
 
     results = run(cfg, progress=not args.quiet)
     row = summary_row(results)
-    print(dumps({k: round(v, 2) for k, v in row.items()}))
+    print(dumps({k: round(row[k], 2) for k in HEADLINE}))
     print(f"results: {Path(cfg.out) / 'results.json'}")
     return 0
 

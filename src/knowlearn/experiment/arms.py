@@ -16,7 +16,9 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,7 @@ from knowlearn.config import (
 from knowlearn.errors import KnowlearnError
 from knowlearn.experiment.prereg import parse_claims, parse_correlations, parse_gates
 from knowlearn.io import write_json, write_text
+from knowlearn.results import summary_row
 
 
 @dataclass
@@ -281,111 +284,138 @@ def run_experiment(exp: ExperimentConfig, progress: bool = True) -> list[dict[st
         return _run_experiment(exp, progress)
 
 
-def _run_experiment(exp: ExperimentConfig, progress: bool) -> list[dict[str, Any]]:
-    from knowlearn.results import summary_row
+# ExperimentConfig fields that experiment.json records (the report reads them back).
+MANIFEST_KEYS = (
+    "arms",
+    "seeds",
+    "groups",
+    "descriptions",
+    "base",
+    "population_seeds",
+    "gates",
+    "claims",
+    "correlations",
+    "alpha",
+)
 
+
+def _run_experiment(exp: ExperimentConfig, progress: bool) -> list[dict[str, Any]]:
     jobs = [(arm, seed, arm_cfg(exp, arm, seed)) for arm, seed in job_order(exp)]
     out = Path(exp.out)
     out.mkdir(parents=True, exist_ok=True)
     tok = shared_tokenizer(exp, [c for _, _, c in jobs])
-    parallel = exp.parallel or os.cpu_count() or 1
-    write_json(
-        out / "experiment.json",
-        {
-            "command": " ".join(["knowlearn", *sys.argv[1:]])
-            if Path(sys.argv[0]).name in ("knowlearn", "__main__.py")
-            else None,
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}, Python {platform.python_version()}",
-            **{
-                k: v
-                for k, v in dataclasses.asdict(exp).items()
-                if k
-                in (
-                    "arms",
-                    "seeds",
-                    "groups",
-                    "descriptions",
-                    "base",
-                    "population_seeds",
-                    "gates",
-                    "claims",
-                    "correlations",
-                    "alpha",
-                )
-            },
-        },
-    )
+    write_json(out / "experiment.json", _manifest(exp))
     if not exp.population_seeds:
         # One base shared by many runs: build it once with every core before they start.
         # With population seeds each seed has its own base, built by its first run while
         # the other processes build the next seeds' (jobs go arm by arm, seed by seed).
         prebuild_bases(exp, [c for _, _, c in jobs], tok, progress)
-    pending, running, t0 = list(jobs), [], time.perf_counter()
-    env = os.environ | {
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "TOKENIZERS_PARALLELISM": "false",
+    _launch(jobs, tok, exp.parallel or os.cpu_count() or 1, progress)
+    rows = _collect(jobs)
+    write_json(out / "summary.json", rows)
+    write_text(out / "summary.md", format_table(rows) + "\n")
+    return rows
+
+
+def _manifest(exp: ExperimentConfig) -> dict[str, Any]:
+    """experiment.json: the command, the machine and the experiment's design."""
+    return {
+        "command": " ".join(["knowlearn", *sys.argv[1:]])
+        if Path(sys.argv[0]).name in ("knowlearn", "__main__.py")
+        else None,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}, Python {platform.python_version()}",
+        **{k: v for k, v in dataclasses.asdict(exp).items() if k in MANIFEST_KEYS},
     }
-    last_print = 0.0
-    while pending or running:
-        while pending and len(running) < parallel:
-            arm, seed, cfg = pending.pop(0)
-            if tok is not None:
-                cfg.model.tokenizer = tok
-            cfg.threads = 1 if parallel > 1 else cfg.threads
-            run_dir = Path(cfg.out)
-            if (run_dir / "results.json").is_file():
-                continue
+
+
+class _Runs:
+    """The arm processes under way. A failed run stops the others: `stop` terminates the
+    running ones, and a run that has not started yet then never starts (nor writes files)."""
+
+    def __init__(self) -> None:
+        self.env = os.environ | {
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+        }
+        self.lock = threading.Lock()
+        self.stopped = False
+        self.running: dict[Path, tuple[str, int, subprocess.Popen[bytes]]] = {}  # start order
+
+    def run(self, arm: str, seed: int, cfg: RunConfig) -> None:
+        """One `knowlearn train` process; its config and output lie beside its run folder."""
+        run_dir = Path(cfg.out)
+        log = run_dir.parent / f"seed{seed}.log"
+        with self.lock:
+            if self.stopped:
+                return
             run_dir.mkdir(parents=True, exist_ok=True)
             cfg_path = run_dir.parent / f"seed{seed}.yaml"
             save_config(cfg, cfg_path)
-            logf = open(run_dir.parent / f"seed{seed}.log", "w", encoding="utf-8")  # noqa: SIM115 (closed below)
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "knowlearn", "train", "--config", str(cfg_path), "--quiet"],
-                stdout=logf,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
-            running.append((arm, seed, run_dir, proc, logf))
-        time.sleep(1.0)
-        for job in list(running):
-            arm, seed, run_dir, proc, logf = job
-            if proc.poll() is not None:
-                logf.close()
-                running.remove(job)
-                if proc.returncode != 0:
-                    for _, _, _, p, f in running:
-                        p.terminate()
-                        f.close()
-                    tail = (
-                        (run_dir.parent / f"seed{seed}.log")
-                        .read_text(encoding="utf-8")
-                        .strip()
-                        .splitlines()[-1:]
-                    )
-                    raise KnowlearnError(
-                        f"arm {arm!r} seed {seed} failed: {tail[0] if tail else 'no output'}",
-                        file=run_dir.parent / f"seed{seed}.log",
-                    )
-        if progress and running and time.perf_counter() - last_print > 10:
-            last_print = time.perf_counter()
-            status = " | ".join(f"{a}/s{s}: {_progress(d)}" for a, s, d, _, _ in running)
-            print(f"[{time.perf_counter() - t0:5.0f}s] {status}", flush=True)
+            cmd = [sys.executable, "-m", "knowlearn", "train", "--config", str(cfg_path), "--quiet"]
+            with open(log, "w", encoding="utf-8") as logf:  # the process holds its own copy
+                proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=self.env)
+            self.running[run_dir] = (arm, seed, proc)
+        code = proc.wait()
+        with self.lock:
+            del self.running[run_dir]
+            if code == 0 or self.stopped:
+                return
+            self.stopped = True  # this thread's next job, or another's, must not start
+        self.stop()
+        tail = log.read_text(encoding="utf-8").strip().splitlines()[-1:]
+        raise KnowlearnError(
+            f"arm {arm!r} seed {seed} failed: {tail[0] if tail else 'no output'}", file=log
+        )
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopped = True
+            for _, _, proc in self.running.values():
+                proc.terminate()
+
+    def status(self) -> str:
+        """`arm/sSEED: stage step/total loss` of each running process, in start order."""
+        with self.lock:
+            running = [(arm, seed, run_dir) for run_dir, (arm, seed, _) in self.running.items()]
+        return " | ".join(f"{a}/s{s}: {_progress(d)}" for a, s, d in running)
+
+
+def _launch(
+    jobs: list[tuple[str, int, RunConfig]], tok: str | None, parallel: int, progress: bool
+) -> None:
+    """Run each job that has no results.json yet, `parallel` at a time, in job order;
+    print what runs every ~10 s. The first failure (or Ctrl-C) stops them all."""
+    todo = []
+    for arm, seed, cfg in jobs:
+        if tok is not None:
+            cfg.model.tokenizer = tok
+        cfg.threads = 1 if parallel > 1 else cfg.threads
+        if not (Path(cfg.out) / "results.json").is_file():
+            todo.append((arm, seed, cfg))
+    runs, t0 = _Runs(), time.perf_counter()
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        futures = [pool.submit(runs.run, *job) for job in todo]
+        try:
+            pending, timeout = set(futures), 1.0
+            while pending:
+                done, pending = wait(pending, timeout=timeout, return_when=FIRST_EXCEPTION)
+                for future in (f for f in futures if f in done):
+                    future.result()  # raises the run's failure
+                status = runs.status()
+                if progress and pending and status:
+                    print(f"[{time.perf_counter() - t0:5.0f}s] {status}", flush=True)
+                timeout = 10.0
+        finally:
+            runs.stop()  # after a failure: the others end, and the queued ones never start
+
+
+def _collect(jobs: list[tuple[str, int, RunConfig]]) -> list[dict[str, Any]]:
+    """One summary row per (arm, seed), in job order, read from each run's results.json."""
     rows = []
     for arm, seed, cfg in jobs:
         results = json.loads((Path(cfg.out) / "results.json").read_text(encoding="utf-8"))
-        rows.append(
-            {
-                "arm": arm,
-                "seed": seed,
-                **summary_row(results),
-                "cpt_tokens": results["stages"]["cpt"]["tokens"],
-                "cpt_steps": results["stages"]["cpt"]["steps"],
-                "seconds": results["seconds"]["total"],
-            }
-        )
-    write_json(out / "summary.json", rows)
-    write_text(out / "summary.md", format_table(rows) + "\n")
+        rows.append({"arm": arm, "seed": seed, **summary_row(results)})
     return rows
 
 
@@ -394,7 +424,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     lines = [head, "|---" * (head.count("|") - 1) + "|"]
     for r in rows:
         lines.append(
-            f"| {r['arm']} | {r['seed']} | {r['test_em']:.1f} | {r['train_em']:.1f} | {r['memorization']:.1f} | "
+            f"| {r['arm']} | {r['seed']} | {r['test_em']:.1f} | {r['train_em']:.1f} | {r['memorization_after_it']:.1f} | "
             f"{r['memorization_after_cpt']:.1f} | {r['cpt_tokens']:,} | {r['cpt_steps']} | {r['seconds']:.0f} |"
         )
     return "\n".join(lines)
