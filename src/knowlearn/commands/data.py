@@ -25,17 +25,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             keys = keys[1:]
         data[".".join(keys)] = value
     d = from_dict(DataConfig, data, prefix="data.")
-    paths = bios.generate(
-        args.out,
-        people=d.people,
-        seed=d.seed,
-        renderings=d.renderings,
-        permute=d.permute,
-        fullname=d.fullname,
-        train_fraction=d.train_fraction,
-        question_templates=d.question_templates,
-        value_first=d.value_first,
-    )
+    paths = bios.generate_from(args.out, d)
     for name, path in paths.items():
         print(f"{name}: {path}")
     return 0

@@ -49,7 +49,9 @@ class DataConfig:
     )
     qa: str | None = option(None, "the user's own QA JSONL (required with `documents`)")
     format_people: int = option(
-        0, "synthetic people added to CPT + IT to teach answering (for data without train QA)"
+        0,
+        "synthetic people added to CPT + IT to teach the QA format, i.e. answering (for data "
+        "without train QA; nothing to do with formatting augmentation)",
     )
     value_first: bool = option(
         False, "also use templates that put the value before the name (an ablation)"

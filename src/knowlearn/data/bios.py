@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from knowlearn.config import DataConfig
 from knowlearn.data.bios_templates import (
     _PRONOUNS,
     ATTRIBUTES,
@@ -381,3 +382,18 @@ def generate(
     write_records(paths["documents"], docs)
     write_records(paths["qa"], qa)
     return paths
+
+
+def generate_from(out_dir: str | Path, d: DataConfig) -> dict[str, Path]:
+    """`generate` with a config's data settings (`knowlearn generate` and a run's data)."""
+    return generate(
+        out_dir,
+        people=d.people,
+        seed=d.seed,
+        renderings=d.renderings,
+        permute=d.permute,
+        fullname=d.fullname,
+        train_fraction=d.train_fraction,
+        question_templates=d.question_templates,
+        value_first=d.value_first,
+    )

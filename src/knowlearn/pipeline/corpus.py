@@ -29,17 +29,7 @@ def prepare_data(
     data_dir = out / "data"
     d = cfg.data
     if not (data_dir / "qa.jsonl").is_file():
-        bios.generate(
-            data_dir,
-            people=d.people,
-            seed=d.seed,
-            renderings=d.renderings,
-            permute=d.permute,
-            fullname=d.fullname,
-            train_fraction=d.train_fraction,
-            question_templates=d.question_templates,
-            value_first=d.value_first,
-        )
+        bios.generate_from(data_dir, d)
     return read_documents(data_dir / "documents.jsonl"), read_qa(data_dir / "qa.jsonl")
 
 
@@ -75,7 +65,7 @@ def synthetic_data(cfg: RunConfig) -> tuple[list[Document], list[QAPair]]:
     return docs, qa
 
 
-def format_corpus(cfg: RunConfig) -> tuple[list[Document], list[QAPair]]:
+def qa_teaching_corpus(cfg: RunConfig) -> tuple[list[Document], list[QAPair]]:
     """Synthetic biographies and all their QA (as train), for data that has no train QA."""
     n, taken = cfg.data.format_people, cfg.data.people + cfg.base.people
     people = bios.sample_people(taken + n, cfg.data.seed)[taken:]  # nobody of the run or the base
@@ -122,7 +112,7 @@ def training_sets(
     if cfg.data.format_people:
         # Documents without QA of their own: synthetic people whose biographies join CPT and
         # whose QA teaches the model to answer from what it read (as PIT mixes in QA).
-        f_docs, f_qa = format_corpus(cfg)
+        f_docs, f_qa = qa_teaching_corpus(cfg)
         cpt_docs += f_docs
         train_qa += f_qa
     if not train_qa:
