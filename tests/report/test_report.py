@@ -267,7 +267,7 @@ def test_report_on_a_real_tiny_experiment(tmp_path):
 
 
 def test_probe_correlation_splits_between_and_within_arms():
-    from knowlearn.report.report import _correlation
+    from knowlearn.report.aggregate import correlation
 
     # Arm b has higher probe and QA than arm a (between: +1), yet inside each arm the
     # seed with the higher probe has the lower QA (within: -1).
@@ -277,7 +277,7 @@ def test_probe_correlation_splits_between_and_within_arms():
         {"arm": "b", "seed": 0, "x": 50.0, "y": 62.0},
         {"arm": "b", "seed": 1, "x": 52.0, "y": 60.0},
     ]
-    c = _correlation(points, "probe")
+    c = correlation(points, "probe")
     assert c["pearson"] > 0.9
     assert c["between_arms"]["pearson"] == pytest.approx(1.0)
     assert c["within_arms"]["pearson"] == pytest.approx(-1.0)

@@ -65,6 +65,19 @@ def test_welch_interval_with_fractional_df_matches_scipy():
     assert (lo, hi) == pytest.approx((ref.low, ref.high))
 
 
+def test_welch_interval_is_the_welch_satterthwaite_formula():
+    # The formula stats.py computed by hand before it used scipy.stats.ttest_ind: means 2 and
+    # 4.5, se^2 = 1/3 + 13/12 = 17/12, df = (17/12)^2 / ((1/3)^2/2 + (13/12)^2/3) = 867/193.
+    xs, ys = [1.0, 2.0, 3.0], [2.0, 4.0, 7.0, 5.0]
+    for confidence, fixed in ((0.9, -4.959590292985649), (0.95, -5.666609398550854)):
+        half = scipy.stats.t.ppf(0.5 + confidence / 2, 867 / 193) * math.sqrt(17 / 12)
+        diff, lo, hi = welch_interval(xs, ys, confidence)
+        assert (diff, lo, hi) == pytest.approx((-2.5, -2.5 - half, -2.5 + half), rel=1e-12)
+        assert lo == pytest.approx(fixed, rel=1e-12)  # the old code's value on this input
+    lo, hi = welch_interval([30.5, 31.25, 29.0, 33.0], [10.0, 12.5, 11.0])[1:]
+    assert (lo, hi) == pytest.approx((16.9286293021422, 22.613037364524473), rel=1e-12)
+
+
 def test_pearson_on_fixed_numbers():
     assert pearson([1, 2, 3, 4], [2, 4, 6, 8]) == pytest.approx(1.0)
     assert pearson([1, 2, 3, 4], [8, 6, 4, 2]) == pytest.approx(-1.0)

@@ -287,6 +287,76 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def _sweep(ax, entries: Sequence[tuple[str, Any, Sequence[float]]], param: str) -> list[float]:
+    """A numeric param: mean EM vs value as a line with 95% whiskers, seeds as dots; the
+    tops of what was drawn (for the y limit)."""
+    entries = sorted(entries, key=lambda e: e[1])
+    values = [float(e[1]) for e in entries]
+    span = (values[-1] - values[0]) or 1.0
+    crowded = any(b - a < 0.05 * span for a, b in zip(values, values[1:], strict=False))
+    # Values bunched at one end (rho 0, 0.01, 0.05, 0.2): evenly spaced, labelled by value.
+    xs = [float(i) for i in range(len(values))] if crowded else values
+    stats = [_interval(list(e[2])) for e in entries]
+    dx = 0.02 * ((max(xs) - min(xs)) or 1.0)  # seed dots just right of the mean
+    ax.errorbar(
+        xs,
+        [s[0] for s in stats],
+        yerr=[[s[0] - s[1] for s in stats], [s[2] - s[0] for s in stats]],
+        color="tab:blue",
+        marker="o",
+        capsize=5,
+        lw=1.5,
+        label="mean (95% t-interval)",
+    )
+    tops: list[float] = []
+    for (arm, _, vals), x, (_, _, hi) in zip(entries, xs, stats, strict=True):
+        ax.scatter(
+            [x + dx] * len(vals), vals, s=18, color="white", edgecolor="black", lw=0.7, zorder=3
+        )
+        ax.annotate(
+            arm,
+            (x, max(hi, *vals)),
+            xytext=(0, 5),
+            textcoords="offset points",
+            ha="center",
+            fontsize=8,
+        )
+        tops.append(max(hi, *vals) + 6)
+    ax.set_xlabel(param + (" (evenly spaced)" if crowded else ""))
+    ax.set_xticks(xs, [f"{v:g}" for v in values])
+    return tops
+
+
+def _ablation(
+    ax,
+    entries: Sequence[tuple[str, Any, Sequence[float]]],
+    param: str,
+    colors: Mapping[str, Any],
+) -> list[float]:
+    """A non-numeric param: one bar per arm with its seeds; the tops of what was drawn."""
+    tops: list[float] = []
+    for i, (arm, _, vals) in enumerate(entries):
+        mean, lo, hi = _bar_with_seeds(ax, i, list(vals), colors[arm], dot=18, dot_lw=0.7)
+        ax.annotate(
+            f"{mean:.1f}",
+            (i, max(hi, *vals)),
+            xytext=(0, 4),
+            textcoords="offset points",
+            ha="center",
+            fontsize=9,
+        )
+        tops.append(max(hi, *vals) + 4)
+    tilt = len(entries) > 4 or max(len(e[0]) for e in entries) > 12
+    ax.set_xticks(
+        range(len(entries)),
+        [e[0] for e in entries],
+        rotation=25 if tilt else 0,
+        ha="right" if tilt else "center",
+    )
+    ax.set_xlabel(f"arm (varies {param})")
+    return tops
+
+
 def group_plot(
     name: str,
     param: str,
@@ -304,61 +374,7 @@ def group_plot(
     numeric = bool(entries) and all(_is_number(e[1]) for e in entries)
     fig = _figure(max(6.0, 1.0 + 1.0 * len(entries)), 4.4)
     ax = fig.add_subplot()
-    tops: list[float] = []
-    if numeric:
-        entries = sorted(entries, key=lambda e: e[1])
-        values = [float(e[1]) for e in entries]
-        span = (values[-1] - values[0]) or 1.0
-        crowded = any(b - a < 0.05 * span for a, b in zip(values, values[1:], strict=False))
-        # Values bunched at one end (rho 0, 0.01, 0.05, 0.2): evenly spaced, labelled by value.
-        xs = [float(i) for i in range(len(values))] if crowded else values
-        stats = [_interval(list(e[2])) for e in entries]
-        dx = 0.02 * ((max(xs) - min(xs)) or 1.0)  # seed dots just right of the mean
-        ax.errorbar(
-            xs,
-            [s[0] for s in stats],
-            yerr=[[s[0] - s[1] for s in stats], [s[2] - s[0] for s in stats]],
-            color="tab:blue",
-            marker="o",
-            capsize=5,
-            lw=1.5,
-            label="mean (95% t-interval)",
-        )
-        for (arm, _, vals), x, (_, _, hi) in zip(entries, xs, stats, strict=True):
-            ax.scatter(
-                [x + dx] * len(vals), vals, s=18, color="white", edgecolor="black", lw=0.7, zorder=3
-            )
-            ax.annotate(
-                arm,
-                (x, max(hi, *vals)),
-                xytext=(0, 5),
-                textcoords="offset points",
-                ha="center",
-                fontsize=8,
-            )
-            tops.append(max(hi, *vals) + 6)
-        ax.set_xlabel(param + (" (evenly spaced)" if crowded else ""))
-        ax.set_xticks(xs, [f"{v:g}" for v in values])
-    else:
-        for i, (arm, _, vals) in enumerate(entries):
-            mean, lo, hi = _bar_with_seeds(ax, i, list(vals), colors[arm], dot=18, dot_lw=0.7)
-            ax.annotate(
-                f"{mean:.1f}",
-                (i, max(hi, *vals)),
-                xytext=(0, 4),
-                textcoords="offset points",
-                ha="center",
-                fontsize=9,
-            )
-            tops.append(max(hi, *vals) + 4)
-        tilt = len(entries) > 4 or max(len(e[0]) for e in entries) > 12
-        ax.set_xticks(
-            range(len(entries)),
-            [e[0] for e in entries],
-            rotation=25 if tilt else 0,
-            ha="right" if tilt else "center",
-        )
-        ax.set_xlabel(f"arm (varies {param})")
+    tops = _sweep(ax, entries, param) if numeric else _ablation(ax, entries, param, colors)
     if baseline_mean is not None and math.isfinite(baseline_mean):
         ax.axhline(
             baseline_mean,

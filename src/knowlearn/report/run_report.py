@@ -15,16 +15,10 @@ from typing import Any
 from knowlearn.errors import KnowlearnError
 from knowlearn.io import write_text
 from knowlearn.report import diagnostics
-from knowlearn.report.report import (
-    _f,
-    _per_attribute_table,
-    _read_curve,
-    _read_json,
-    _read_yaml,
-    aggregate,
-    make_plots,
-    plots_section,
-)
+from knowlearn.report.aggregate import aggregate
+from knowlearn.report.collect import has_qa_results, read_curves, read_json, read_yaml
+from knowlearn.report.figures import plots_or_note
+from knowlearn.report.render import fmt, per_attribute_table, plots_section
 from knowlearn.results import metric
 
 CAPTIONS = {
@@ -36,14 +30,14 @@ CAPTIONS = {
 def collect_run(run_dir: str | Path) -> dict[str, Any]:
     """The run as `report.collect` shapes an experiment: one arm (the folder's name), one seed."""
     run_dir = Path(run_dir)
-    results = _read_json(run_dir / "results.json")
-    if not (isinstance(results, dict) and isinstance(results.get("qa"), dict)):
+    results = read_json(run_dir / "results.json")
+    if not has_qa_results(results):
         raise KnowlearnError(
             "no results.json with QA results yet: the run has not finished "
             "(rerun its `knowlearn train` command to resume it)",
             file=run_dir,
         )
-    config = _read_yaml(run_dir / "config.yaml")
+    config = read_yaml(run_dir / "config.yaml")
     config = config if isinstance(config, dict) else {}
     seed = config.get("seed") if isinstance(config.get("seed"), int) else 0
     arm = run_dir.resolve().name
@@ -55,7 +49,7 @@ def collect_run(run_dir: str | Path) -> dict[str, Any]:
         "status": "complete",
         "results": results,
         "config": config,
-        "curves": {s: _read_curve(run_dir / s / "metrics.jsonl") for s in ("cpt", "it")},
+        "curves": read_curves(run_dir),
     }
     return {"dir": str(run_dir), "experiment": {}, "arms": [arm], "baseline": arm, "runs": [run]}
 
@@ -69,13 +63,13 @@ def _headline(results: dict[str, Any]) -> list[str]:
         return f" ({n:,} questions)" if isinstance(n, int) else ""
 
     rows = [
-        (f"held-out QA exact match{n_of('test')}", _f(metric(results, "test_em")) + " %"),
-        ("held-out QA answer recall", _f(metric(results, "test_recall")) + " %"),
-        (f"train QA exact match{n_of('train')}", _f(metric(results, "train_em")) + " %"),
+        (f"held-out QA exact match{n_of('test')}", fmt(metric(results, "test_em")) + " %"),
+        ("held-out QA answer recall", fmt(metric(results, "test_recall")) + " %"),
+        (f"train QA exact match{n_of('train')}", fmt(metric(results, "train_em")) + " %"),
         (
             "memorization of the documents' facts, after CPT / after IT",
-            f"{_f(metric(results, 'memorization_after_cpt'))} / "
-            f"{_f(metric(results, 'memorization_after_it'))} %",
+            f"{fmt(metric(results, 'memorization_after_cpt'))} / "
+            f"{fmt(metric(results, 'memorization_after_it'))} %",
         ),
     ]
     return ["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows if "–" not in v[:1])]
@@ -93,11 +87,11 @@ def _forgetting(results: dict[str, Any]) -> list[str]:
         ]
     lines = []
     if qa:
-        before = _f(qa.get("em_before"))
+        before = fmt(qa.get("em_before"))
         lines.append(
             f"- Retained QA ({qa.get('source', 'data.retention')}): the starting model answered "
             f"{qa.get('n', 0):,} of {qa.get('asked', 0):,} questions ({before} %); the trained "
-            f"model still answers **{_f(qa.get('em'))} %** of those."
+            f"model still answers **{fmt(qa.get('em'))} %** of those."
             if qa.get("n")
             else f"- Retained QA ({qa.get('source', 'data.retention')}): the starting model "
             f"answered none of its {qa.get('asked', 0):,} questions, so nothing could be forgotten "
@@ -108,7 +102,7 @@ def _forgetting(results: dict[str, Any]) -> list[str]:
         worse = isinstance(before, float) and isinstance(after, float) and after > before
         lines.append(
             f"- Reference perplexity ({ref.get('source', 'data.reference')}, "
-            f"{ref.get('tokens', 0):,} tokens): {_f(before, 2)} before, **{_f(after, 2)}** after"
+            f"{ref.get('tokens', 0):,} tokens): {fmt(before, 2)} before, **{fmt(after, 2)}** after"
             + (
                 " (higher: the model lost some of how that text reads)."
                 if worse
@@ -143,7 +137,7 @@ def render_run(
         "",
         *_forgetting(results),
     ]
-    table = _per_attribute_table(agg)
+    table = per_attribute_table(agg)
     if table and _attributes(data, agg) > 1:
         md += ["", "## Held-out QA EM per attribute (%)", "", table]
     for section in diagnostics.render(data, data["arms"]):
@@ -156,15 +150,9 @@ def write_run_report(run_dir: str | Path) -> Path:
     """Write RUN/report.md and RUN/plots/*.png; return report.md's path."""
     run_dir = Path(run_dir)
     data = collect_run(run_dir)
-    note, agg = "", aggregate(data)
-    try:
-        skip = ("qa_em", "per_attribute") if _attributes(data, agg) <= 1 else ("qa_em",)
-        plots = make_plots(data, agg, run_dir / "plots", skip=skip)
-    except ImportError:
-        plots, note = (
-            {},
-            "Plots skipped: matplotlib is not installed (`pip install 'knowlearn[report]'`).",
-        )
+    agg = aggregate(data)
+    skip = ("qa_em", "per_attribute") if _attributes(data, agg) <= 1 else ("qa_em",)
+    plots, note = plots_or_note(data, agg, run_dir / "plots", skip=skip)
     path = run_dir / "report.md"
     write_text(path, render_run(data, agg, plots, run_dir, note))
     return path

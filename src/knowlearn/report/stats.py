@@ -6,6 +6,13 @@ per seed (paired differences, contrasts, McNemar on per-question correctness), w
 removes the between-population variance that would swamp an unpaired comparison; Holm
 adjusts the family of pre-registered tests, and the minimum detectable effect and the
 equivalence check let a null result say what it rules out.
+
+Quantiles, intervals, correlations and tests come from scipy.stats. Hand-written is only
+what scipy lacks: Holm's step-down (scipy.stats.false_discovery_control does Benjamini-
+Hochberg/Yekutieli only), the Fisher-z interval of Spearman's rho with the 1.06 / (n - 3)
+variance (scipy's Fisher-z interval is Pearson's, 1 / (n - 3)), the minimum detectable
+effect (scipy.stats.power simulates; this is the closed form) and the one-sample t from
+mean_std (see _one_sample_t).
 """
 
 from __future__ import annotations
@@ -49,19 +56,19 @@ def welch_interval(
     """mean(xs) - mean(ys) and its Welch t-interval (unequal variances); needs >= 2 each.
 
     For values that are not paired by seed. When a seed draws the same population in both
-    arms, `paired_difference` is the sharper (and the right) comparison.
+    arms, `paired_difference` is the sharper (and the right) comparison. No spread on
+    either side gives (diff, diff, diff), where scipy's interval would be nan.
     """
     if len(xs) < 2 or len(ys) < 2:
         raise ValueError("the interval of a difference needs at least 2 values on each side")
     (mx, sx), (my, sy) = mean_std(xs), mean_std(ys)
     diff = mx - my
-    vx, vy = sx * sx / len(xs), sy * sy / len(ys)
-    se2 = vx + vy
-    if se2 == 0.0:
+    if sx == 0.0 and sy == 0.0:
         return diff, diff, diff
-    df = se2 * se2 / (vx * vx / (len(xs) - 1) + vy * vy / (len(ys) - 1))  # Welch-Satterthwaite
-    half = float(_st.t.ppf(0.5 + confidence / 2.0, df)) * math.sqrt(se2)
-    return diff, diff - half, diff + half
+    with warnings.catch_warnings():  # near-constant input: scipy warns, the interval stands
+        warnings.simplefilter("ignore")
+        ci = _st.ttest_ind(xs, ys, equal_var=False).confidence_interval(confidence)
+    return diff, float(ci.low), float(ci.high)
 
 
 def _check_paired(name: str, xs: Sequence[float], ys: Sequence[float]) -> None:
