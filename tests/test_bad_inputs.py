@@ -816,6 +816,15 @@ CASES = [
         "was accepted (.nan too is refused)",
     ),
     Case(
+        "cfg-token-budget-below-max-length",
+        "override `it.max_tokens=64` (below `it.max_length`, 256)",
+        overrides("it.max_tokens=64"),
+        ("every example must fit in one forward",),
+        None,
+        None,
+        "it.max_tokens",
+    ),
+    Case(
         "cfg-negative-copies",
         "`augment: {cpt: {copies: -1}}`",
         yaml_file("augment:\n  cpt:\n    copies: -1\n"),

@@ -135,6 +135,12 @@ def _stage_checks(name: str, stage: StageConfig) -> list[Check]:
         (f"{name}.max_length", stage.max_length >= 8, "must be >= 8"),
         (f"{name}.checkpoint_every", stage.checkpoint_every >= 0, "must be >= 0"),
         (f"{name}.betas", all(0 <= b < 1 for b in stage.betas), "must be in [0, 1)"),
+        (
+            f"{name}.max_tokens",
+            stage.max_tokens == 0 or stage.max_tokens >= stage.max_length,
+            f"must be 0 (off) or >= {name}.max_length ({stage.max_length}): every example "
+            "must fit in one forward",
+        ),
     ]
 
 

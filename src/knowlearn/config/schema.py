@@ -135,6 +135,18 @@ class StageConfig:
     checkpoint_every: int = option(
         100, "optimizer steps between resumable checkpoints (0 = stage end only)"
     )
+    max_tokens: int = option(
+        0,
+        "at most this many tokens (padding included) in one forward: a micro-batch over it "
+        "runs as several forwards, its gradient the same; bounds activation memory (0 = off)",
+        hash="unless_default",
+    )
+    packing: bool = option(
+        False,
+        "a forward's examples end to end in one row (each `max_tokens` long at most), positions "
+        "restarting per example and attention within it: no padding, the same loss",
+        hash="unless_default",
+    )
 
 
 def _cpt_default() -> StageConfig:

@@ -91,6 +91,45 @@ def collate(examples: Sequence[Example], pad_id: int) -> dict[str, torch.Tensor]
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
+def forwards(examples: Sequence[Example], max_tokens: int, packing: bool) -> list[list[Example]]:
+    """A micro-batch's examples as the forwards that run them, in order: one forward (no
+    budget), or consecutive groups of at most `max_tokens` tokens, counted as collated
+    (padded: rows x the longest; packed: the sum of lengths)."""
+    if max_tokens <= 0:
+        return [list(examples)]
+    out: list[list[Example]] = [[]]
+    widest = 0
+    for e in examples:
+        n = len(e.input_ids)
+        grown = [*out[-1], e]
+        cost = sum(len(x.input_ids) for x in grown) if packing else len(grown) * max(widest, n)
+        if out[-1] and cost > max_tokens:
+            out.append([e])
+            widest = n
+        else:
+            out[-1] = grown
+            widest = max(widest, n)
+    return out
+
+
+def collate_packed(examples: Sequence[Example], pad_id: int) -> dict[str, torch.Tensor]:
+    """The examples end to end in one row, `position_ids` restarting at 0 for each: with no
+    attention mask, transformers reads the restarts as sequence bounds and keeps attention
+    within each example (its packed-sequence mask), so no example sees another and no
+    padding is computed. Each example's first label is dropped: in a row of its own the
+    shift never reads it, here it would be predicted from the previous example."""
+    ids = [t for e in examples for t in e.input_ids]
+    labels = [t for e in examples for t in [IGNORE, *e.labels[1:]]]
+    positions = [p for e in examples for p in range(len(e.input_ids))]
+    row = lambda xs: torch.tensor([xs], dtype=torch.long)  # noqa: E731
+    return {
+        "input_ids": row(ids),
+        "attention_mask": torch.ones((1, len(ids)), dtype=torch.long),  # counted, not passed
+        "labels": row(labels),
+        "position_ids": row(positions),
+    }
+
+
 def model_inputs(
     batch: dict[str, torch.Tensor], device: torch.device | str, head_at_labels: bool = True
 ) -> dict[str, Any]:
@@ -109,6 +148,8 @@ def model_inputs(
     """
     labels = batch["labels"]
     inputs = {"input_ids": batch["input_ids"].to(device), "labels": labels.to(device)}
+    if "position_ids" in batch:  # packed (collate_packed)
+        inputs["position_ids"] = batch["position_ids"].to(device)
     if not head_at_labels:
         return inputs
     shift = torch.nn.functional.pad(labels[:, 1:], (0, 1), value=IGNORE)

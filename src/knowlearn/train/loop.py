@@ -36,7 +36,14 @@ from knowlearn.io import dumps, write_json
 from knowlearn.optim.sam import SAM, check_precision
 from knowlearn.optim.sam_step import sam_step
 from knowlearn.track import log_epoch_row, log_step_row, replay_stage
-from knowlearn.train.batches import IGNORE, collate, model_inputs
+from knowlearn.train.batches import (
+    IGNORE,
+    Example,
+    collate,
+    collate_packed,
+    forwards,
+    model_inputs,
+)
 from knowlearn.train.checkpoint import (
     DONE,
     FSDP_STATE,
@@ -111,6 +118,13 @@ def _check_options(accelerator: Accelerator, spec: StageSpec, env: TrainEnv) -> 
             "per-epoch evaluation reads the whole model on one process, which FSDP shards: "
             "set data.validation_fraction=0 or launch with configs/accelerate/ddp.yaml",
             field="data.validation_fraction",
+        )
+    if spec.cfg.max_tokens and accelerator.num_processes > 1:
+        raise KnowlearnError(
+            "splits a micro-batch into as many forwards as its tokens need, a number that may "
+            "differ between processes, whose forwards must match: on several processes set it "
+            "to 0 (packing alone keeps one forward per micro-batch)",
+            field="base.train.max_tokens" if spec.name == "base" else f"{spec.name}.max_tokens",
         )
     if fsdp and (use_sam or use_lora):
         raise KnowlearnError(
@@ -241,10 +255,8 @@ class _Stage:
         """One optimizer step: this process's summed micro-batch loss (a device tensor) and
         whether it was a SAM step."""
         accelerator, model = self.accelerator, self.model
-        micro = [
-            collate(batch[self.rank :: self.world], self.pad_id)
-            for batch in self.step_batches(step)
-        ]
+        batches = [batch[self.rank :: self.world] for batch in self.step_batches(step)]
+        micro = self._collated(batches)
         # Normalize by the label tokens of the whole optimizer batch (all micro-batches,
         # all processes); DDP averages over processes, hence the / world.
         labelled, step_tokens = self.global_sums(
@@ -268,7 +280,7 @@ class _Stage:
                 no_sync=self._no_sync,
                 clip=self._clip,
                 average=False,
-                perturb_with=first_pass_subset(micro, self.spec.sam.perturb_fraction),
+                perturb_with=self._first_pass(batches, micro),
             )
         else:
             local = accumulate(micro, loss_fn, accelerator.backward, self._no_sync)
@@ -278,6 +290,29 @@ class _Stage:
         self.scheduler.step()
         self.tokens += int(step_tokens)
         return local, sam_now
+
+    def _collated(self, batches: list[list[Example]]) -> list[dict[str, torch.Tensor]]:
+        """The forwards of a step: each micro-batch padded into one, or split under
+        `max_tokens`, or packed (train/batches.py)."""
+        cfg = self.spec.cfg
+        collate_fn = collate_packed if cfg.packing else collate
+        return [
+            collate_fn(group, self.pad_id)
+            for batch in batches
+            for group in forwards(batch, cfg.max_tokens, cfg.packing)
+        ]
+
+    def _first_pass(
+        self, batches: list[list[Example]], micro: list[dict[str, torch.Tensor]]
+    ) -> list[dict[str, torch.Tensor]] | None:
+        """Cheap SAM's first-pass forwards: the first ceil(fraction x n) examples of each
+        micro-batch (None: all of them). Per process: the subset depends on the process count."""
+        fraction = self.spec.sam.perturb_fraction
+        if fraction >= 1:
+            return None
+        if not (self.spec.cfg.packing or self.spec.cfg.max_tokens):
+            return first_pass_subset(micro, fraction)  # rows of the padded forwards, as before
+        return self._collated([b[: max(1, math.ceil(fraction * len(b)))] for b in batches])
 
     def train(self, stop_after: int | None) -> bool:
         """Every step from the checkpoint on; False when `stop_after` ended it early."""
