@@ -160,3 +160,18 @@ def to_dict(cfg: Any) -> dict[str, Any]:
         return v
 
     return plain(dataclasses.asdict(cfg))
+
+
+def flatten(d: Any, prefix: str = "", keep_empty: bool = False) -> dict[str, Any]:
+    """Dotted keys of a nested config dict (`cpt.lr`). `keep_empty`: an empty dict stays a
+    value (`augment={}`), so an arm that overrides a section with {} still says so; without
+    it an empty section has no keys (a run's identity: two configs differ only in values)."""
+    if not isinstance(d, dict):
+        return {}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and (v or not keep_empty):
+            out |= flatten(v, f"{prefix}{k}.", keep_empty)
+        else:
+            out[f"{prefix}{k}"] = v
+    return out

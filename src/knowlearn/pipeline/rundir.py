@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 from filelock import FileLock, Timeout
 
-from knowlearn.config import INPUT_PATHS, RunConfig, save_config, to_dict
+from knowlearn.config import INPUT_PATHS, RunConfig, flatten, save_config, to_dict
 from knowlearn.errors import KnowlearnError
 from knowlearn.io import write_json
 from knowlearn.pipeline.shipped import restore_shipped_stage
@@ -186,7 +186,7 @@ def _check_same_run(cfg: RunConfig, out: Path) -> None:
                 "is not a readable run config (a damaged run?); choose another `out`, or delete the run",
                 file=saved,
             )
-        new, was = _flat(to_dict(cfg)), _flat(old)
+        new, was = flatten(to_dict(cfg)), flatten(old)
         diff = sorted(
             k
             for k in new.keys() | was.keys()
@@ -197,16 +197,6 @@ def _check_same_run(cfg: RunConfig, out: Path) -> None:
                 f"already holds a different run (changed: {', '.join(diff)}); choose another `out`, or delete it",
                 file=out,
             )
-
-
-def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out |= _flat(v, f"{prefix}{k}.")
-        else:
-            out[prefix + k] = v
-    return out
 
 
 class WallClock:

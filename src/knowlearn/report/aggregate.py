@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from knowlearn.config import flatten
 from knowlearn.report.claims import decide
 from knowlearn.report.collect import finite, finite_metric, get
 from knowlearn.report.stats import (
@@ -61,25 +62,11 @@ def _summary(values: list[float | None]) -> dict[str, Any]:
     return {"n": len(xs), "mean": mean, "std": std, "ci": ci, "values": values}
 
 
-def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
-    """Dotted keys of a nested dict; an empty dict stays a value (`k={}`), so an arm that
-    overrides a section with {} still says so (unlike pipeline's run-identity flattening)."""
-    if not isinstance(d, dict):
-        return {}
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict) and v:
-            out |= _flat(v, f"{prefix}{k}.")
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 def _description(exp: dict[str, Any], arm: str) -> str:
     desc = get(exp, "descriptions", arm)
     if isinstance(desc, str) and desc.strip():
         return desc.strip()
-    overrides = _flat(get(exp, "arms", arm))
+    overrides = flatten(get(exp, "arms", arm), keep_empty=True)
     text = ", ".join(f"{k}={json.dumps(v)}" for k, v in overrides.items())
     return text if len(text) <= 120 else text[:117] + "..."
 
