@@ -260,3 +260,68 @@ esac
     assert time.perf_counter() - t0 < 50, "the running arm was terminated, not waited for"
     assert (runs / "paraphrase" / "seed0.yaml").is_file()
     assert not (runs / "done" / "seed0.yaml").exists() and not (runs / "queued").exists()
+
+
+def test_an_arm_on_two_processes_runs_under_torchrun_and_holds_two_slots(tmp_path, monkeypatch):
+    """Stand-in processes (a shell script as Python) log when each arm starts and ends: the
+    2-process arm is launched through torch.distributed.run and never overlaps another run
+    on 2 slots, while the 1-process arms do overlap each other."""
+    import sys
+
+    from knowlearn.experiment.arms import _launch, arm_cfg
+
+    trace = tmp_path / "trace"
+    fake = tmp_path / "python"
+    fake.write_text(
+        f"""#!/bin/sh
+arm=$(echo "$*" | sed 's|.*/arms/\\([^/]*\\)/seed.*|\\1|')
+echo "start $arm $*" >> {trace}
+sleep 0.6
+echo "end $arm" >> {trace}
+"""
+    )
+    fake.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(fake))
+    arms = "arms:\n  a: {}\n  b: {}\n  wide: {}\n  c: {}\n  d: {}\nprocesses: {wide: 2}\n"
+    (tmp_path / "exp.yaml").write_text(TINY_BASE.split("arms:")[0] + arms + "parallel: 2\n")
+    exp = load_experiment(tmp_path / "exp.yaml", [f"out={tmp_path / 'run'}"])
+    jobs = [(arm, 0, arm_cfg(exp, arm, 0)) for arm in exp.arms]
+    _launch(jobs, None, 2, False, exp.processes)
+    events = trace.read_text().splitlines()
+    wide = [e for e in events if e.startswith("start wide")]
+    assert len(wide) == 1 and "-m torch.distributed.run --standalone --nproc_per_node=2" in wide[0]
+    assert all("torch.distributed" not in e for e in events if not e.startswith("start wide"))
+    running: set[str] = set()
+    overlapped = False
+    for event in events:
+        kind, arm = event.split()[:2]
+        running = running | {arm} if kind == "start" else running - {arm}
+        assert not ("wide" in running and len(running) > 1), events
+        overlapped |= len(running) == 2
+    assert overlapped, "1-process arms share the 2 slots"
+
+
+def test_processes_must_name_an_arm_and_be_a_count(tmp_path):
+    for bad, why in (("{nope: 2}", "names an arm that does not exist"), ("{a: 0}", ">= 1")):
+        path = tmp_path / "exp.yaml"
+        path.write_text(TINY_BASE.split("arms:")[0] + f"arms:\n  a: {{}}\nprocesses: {bad}\n")
+        with pytest.raises(KnowlearnError, match=why):
+            load_experiment(path)
+
+
+@pytest.mark.slow
+def test_sam_with_local_sync_on_two_processes_end_to_end(tmp_path):
+    """A real 2-process arm (torchrun, gloo) beside a 1-process one: both finish, and the
+    local-sync stage is cached under a key of its own (it depends on the process count)."""
+    arms = (
+        "arms:\n  one: {optim: {sam: {rho: 0.05, sync: local}}}\n"
+        "  two: {optim: {sam: {rho: 0.05, sync: local}}}\nprocesses: {two: 2}\n"
+    )
+    (tmp_path / "exp.yaml").write_text(TINY_BASE.split("arms:")[0] + arms + "parallel: 2\n")
+    exp = load_experiment(tmp_path / "exp.yaml", [f"out={tmp_path / 'run'}"])
+    rows = run_experiment(exp, progress=False)
+    assert [r["arm"] for r in rows] == ["one", "two"]
+    arms_dir = tmp_path / "run" / "arms"
+    one, two = ((arms_dir / a / "seed0" / "cpt").resolve() for a in ("one", "two"))
+    assert one != two, "the same config on 1 and 2 processes: two stages, not one cached"
+    assert "torch.distributed" not in (arms_dir / "one" / "seed0.log").read_text()

@@ -59,3 +59,19 @@ def test_packing_and_token_budgets_keep_old_stage_keys_until_set():
     stage = StageConfig(epochs=6.0)
     for change in ({"packing": True}, {"max_tokens": 512}):
         assert digest(dataclasses.replace(stage, **change)) != digest(stage)
+
+
+def test_the_process_count_enters_a_stage_key_only_where_the_result_depends_on_it():
+    from types import SimpleNamespace
+
+    from knowlearn.pipeline.stages import per_process_key
+    from knowlearn.train.spec import StageSpec, TrainEnv
+
+    def key(sam, processes):
+        env = TrainEnv(accelerator=SimpleNamespace(num_processes=processes))
+        return per_process_key(StageSpec("cpt", [], StageConfig(), sam=sam), env)
+
+    local, cheap = SAMConfig(rho=0.05, sync="local"), SAMConfig(rho=0.05, perturb_fraction=0.25)
+    assert key(local, 2) == key(cheap, 2) == {"processes": 2}
+    # One global batch split N ways: one process's result, the same key (cached stages reused).
+    assert key(SAMConfig(rho=0.05), 2) == key(None, 4) == key(local, 1) == {}

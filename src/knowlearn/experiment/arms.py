@@ -55,6 +55,9 @@ class ExperimentConfig:
     claims: dict[str, Any] = field(default_factory=dict)  # pre-registered claims (prereg.py)
     correlations: dict[str, Any] = field(default_factory=dict)  # metric x tracks y (prereg.py)
     alpha: float = 0.05  # significance level of the claims (Holm over the primary ones)
+    # arm -> processes its runs train on (torchrun, DDP); each takes that many of `parallel`'s
+    # slots. Arms not named train on one.
+    processes: dict[str, int] = field(default_factory=dict)
 
 
 EXPERIMENT_KEYS = tuple(f.name for f in dataclasses.fields(ExperimentConfig))
@@ -85,7 +88,7 @@ def load_experiment(path: str | Path, overrides: list[str] = ()) -> ExperimentCo
     def fail(why: str, field: str) -> KnowlearnError:
         return KnowlearnError(why, file=path, field=field)
 
-    for key in ("base", "descriptions", "groups", "gates", "claims", "correlations"):
+    for key in ("base", "descriptions", "groups", "gates", "claims", "correlations", "processes"):
         data[key] = {} if data.get(key) is None else data[key]
         if not isinstance(data[key], dict):
             raise fail(f"expected a mapping, got {type(data[key]).__name__}", key)
@@ -134,6 +137,14 @@ def load_experiment(path: str | Path, overrides: list[str] = ()) -> ExperimentCo
                 f"names an arm that does not exist: {missing[0]!r} (arms: {', '.join(exp.arms)})",
                 f"groups.{name}.arms",
             )
+    for name, n in exp.processes.items():
+        if name not in exp.arms:
+            raise fail(
+                f"names an arm that does not exist: {name!r} (arms: {', '.join(exp.arms)})",
+                f"processes.{name}",
+            )
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise fail("must be an integer >= 1 (processes the arm trains on)", f"processes.{name}")
     if not isinstance(exp.population_seeds, bool):
         raise fail("expected true or false", "population_seeds")
     if isinstance(exp.alpha, bool) or not isinstance(exp.alpha, float) or not 0 < exp.alpha < 1:
@@ -310,7 +321,7 @@ def _run_experiment(exp: ExperimentConfig, progress: bool) -> list[dict[str, Any
         # With population seeds each seed has its own base, built by its first run while
         # the other processes build the next seeds' (jobs go arm by arm, seed by seed).
         prebuild_bases(exp, [c for _, _, c in jobs], tok, progress)
-    _launch(jobs, tok, exp.parallel or os.cpu_count() or 1, progress)
+    _launch(jobs, tok, exp.parallel or os.cpu_count() or 1, progress, exp.processes)
     rows = _collect(jobs)
     write_json(out / "summary.json", rows)
     write_text(out / "summary.md", format_table(rows) + "\n")
@@ -330,35 +341,49 @@ def _manifest(exp: ExperimentConfig) -> dict[str, Any]:
 
 class _Runs:
     """The arm processes under way. A failed run stops the others: `stop` terminates the
-    running ones, and a run that has not started yet then never starts (nor writes files)."""
+    running ones, and a run that has not started yet then never starts (nor writes files).
+    A run on N processes holds N of the `slots` (processes at once) while it runs."""
 
-    def __init__(self) -> None:
+    def __init__(self, slots: int) -> None:
         self.env = os.environ | {
             "OMP_NUM_THREADS": "1",
             "MKL_NUM_THREADS": "1",
             "TOKENIZERS_PARALLELISM": "false",
         }
-        self.lock = threading.Lock()
+        self.lock = threading.Condition()
+        self.free = slots
         self.stopped = False
         self.running: dict[Path, tuple[str, int, subprocess.Popen[bytes]]] = {}  # start order
 
-    def run(self, arm: str, seed: int, cfg: RunConfig) -> None:
-        """One `knowlearn train` process; its config and output lie beside its run folder."""
+    def run(self, arm: str, seed: int, cfg: RunConfig, processes: int = 1) -> None:
+        """One `knowlearn train` (under torchrun for several processes); its config and
+        output lie beside its run folder."""
         run_dir = Path(cfg.out)
         log = run_dir.parent / f"seed{seed}.log"
         with self.lock:
+            self.lock.wait_for(lambda: self.stopped or self.free >= processes)
             if self.stopped:
                 return
+            self.free -= processes
             run_dir.mkdir(parents=True, exist_ok=True)
             cfg_path = run_dir.parent / f"seed{seed}.yaml"
             save_config(cfg, cfg_path)
-            cmd = [sys.executable, "-m", "knowlearn", "train", "--config", str(cfg_path), "--quiet"]
+            cmd = ["-m", "knowlearn", "train", "--config", str(cfg_path), "--quiet"]
+            if processes > 1:  # --standalone: a free port per run, so runs can overlap
+                cmd = ["-m", "torch.distributed.run", "--standalone"] + [
+                    f"--nproc_per_node={processes}",
+                    *cmd,
+                ]
             with open(log, "w", encoding="utf-8") as logf:  # the process holds its own copy
-                proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=self.env)
+                proc = subprocess.Popen(
+                    [sys.executable, *cmd], stdout=logf, stderr=subprocess.STDOUT, env=self.env
+                )
             self.running[run_dir] = (arm, seed, proc)
         code = proc.wait()
         with self.lock:
             del self.running[run_dir]
+            self.free += processes
+            self.lock.notify_all()
             if code == 0 or self.stopped:
                 return
             self.stopped = True  # this thread's next job, or another's, must not start
@@ -371,6 +396,7 @@ class _Runs:
     def stop(self) -> None:
         with self.lock:
             self.stopped = True
+            self.lock.notify_all()
             for _, _, proc in self.running.values():
                 proc.terminate()
 
@@ -382,10 +408,16 @@ class _Runs:
 
 
 def _launch(
-    jobs: list[tuple[str, int, RunConfig]], tok: str | None, parallel: int, progress: bool
+    jobs: list[tuple[str, int, RunConfig]],
+    tok: str | None,
+    parallel: int,
+    progress: bool,
+    processes: dict[str, int] | None = None,
 ) -> None:
-    """Run each job that has no results.json yet, `parallel` at a time, in job order;
-    print what runs every ~10 s. The first failure (or Ctrl-C) stops them all."""
+    """Run each job that has no results.json yet, `parallel` processes at a time (an arm of
+    `processes` N takes N of them, at most all), in job order; print what runs every ~10 s.
+    The first failure (or Ctrl-C) stops them all."""
+    processes = processes or {}
     todo = []
     for arm, seed, cfg in jobs:
         if tok is not None:
@@ -393,9 +425,11 @@ def _launch(
         cfg.threads = 1 if parallel > 1 else cfg.threads
         if not (Path(cfg.out) / "results.json").is_file():
             todo.append((arm, seed, cfg))
-    runs, t0 = _Runs(), time.perf_counter()
+    runs, t0 = _Runs(parallel), time.perf_counter()
     with ThreadPoolExecutor(max_workers=parallel) as pool:
-        futures = [pool.submit(runs.run, *job) for job in todo]
+        futures = [
+            pool.submit(runs.run, *job, min(processes.get(job[0], 1), parallel)) for job in todo
+        ]
         try:
             pending, timeout = set(futures), 1.0
             while pending:

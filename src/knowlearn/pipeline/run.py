@@ -42,7 +42,12 @@ from knowlearn.pipeline.rundir import (
     prepare_out_dir,
     run_dir_lock,
 )
-from knowlearn.pipeline.stages import it_epoch_eval, plan_stages, resolve_precision
+from knowlearn.pipeline.stages import (
+    it_epoch_eval,
+    per_process_key,
+    plan_stages,
+    resolve_precision,
+)
 from knowlearn.pipeline.start import (
     BASE_REPORT,
     init_seed,
@@ -227,7 +232,7 @@ def _train_stages(
     trained = _Trained(init_dir, specs, {}, {}, None, steps_before(cfg, init_dir))
     for i, spec in enumerate(specs):
         with timer(spec.name):
-            key = digest({"prev": key, **spec.key})
+            key = digest({"prev": key, **spec.key, **per_process_key(spec, env)})
             trained.model_dir = cached_stage(
                 cfg,
                 out,

@@ -25,7 +25,7 @@ from knowlearn.pipeline.corpus import base_corpus
 from knowlearn.pipeline.rundir import file_digest
 from knowlearn.train.batches import Example, document_examples, qa_examples
 from knowlearn.train.epochs import EpochEval
-from knowlearn.train.spec import StageSpec
+from knowlearn.train.spec import StageSpec, TrainEnv
 
 PIPELINES = {"standard": ["cpt", "it"], "pit": ["it", "cpt"], "mix": ["cpt"]}
 
@@ -142,6 +142,18 @@ def plan_stages(
             key=_stage_key(cfg, name) | {"sam": sam},
         )
     return [specs[n] for n in stage_names(cfg)]
+
+
+def per_process_key(spec: StageSpec, env: TrainEnv) -> dict[str, int]:
+    """The process count, where a stage's result depends on it: SAM perturbing each process
+    with its own gradient (`sync=local`) or from a per-process subset (`perturb_fraction` <
+    1). Elsewhere N processes split one global batch and give one process's result to float
+    precision (tests/test_distributed.py): the stage's key is the same on any number."""
+    processes = env.accelerator.num_processes if env.accelerator is not None else 1
+    sam = spec.sam
+    if processes > 1 and sam is not None and (sam.sync == "local" or sam.perturb_fraction < 1):
+        return {"processes": processes}
+    return {}
 
 
 def _stage_key(cfg: RunConfig, name: str) -> dict[str, Any]:
