@@ -1,17 +1,27 @@
 #!/usr/bin/env bash
-# Every GPU row that waits for a GPU, in one short lease (about 9 minutes on one H100):
+# Every GPU row that waits for a GPU, in one short lease (about 9 minutes on one H100, then 4):
 #   1. SAM's perturbation under bf16 at the Qwen2-1.5B shape (docs/sam.md, #18), beside
-#   2. the fair test at GPU scale, src/knowlearn/configs/fair-gpu.yaml (docs/results.md, #14).
+#   2. the fair test at GPU scale, src/knowlearn/configs/fair-gpu.yaml (docs/results.md, #14);
+#   3. after both, alone on the card: training throughput at the presets' shapes vs Trainer
+#      and TRL (bench/presets_shapes.py, #17), in PRESETS_S seconds past BUDGET (0: skipped).
 # What comes back lands in $OUT: the logs, the bf16 table, the experiment's report and a
 # tarball of its run directory without weights (`knowlearn report` remakes tables and plots).
 #   OUT=/tmp/gpu bash bench/gpu_session.sh
+# Step 3's TRL arm needs trl and datasets, which the card's image lacks: carry them as wheels
+# (`carry: [".whl"]`, the folder ignored by .git/info/exclude), made here with
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#     --platform manylinux2014_x86_64 -d .whl trl==1.16.0 datasets==5.2.0 dill==0.4.1 multiprocess==0.70.19
+# Without them its rows read "not installed" and the other arms run.
 # CPU dry run at tiny size (what the test suite runs):
-#   OUT=/tmp/gpu SAM_SHAPE=default BUDGET=300 FAIR_OVERRIDES="data.people=10 ..." bash bench/gpu_session.sh
+#   OUT=/tmp/gpu SAM_SHAPE=default BUDGET=300 FAIR_OVERRIDES="data.people=10 ..." \
+#     PRESETS_ARGS="--device cpu --model tiny --steps 1 --rounds 1 --batch 2 --accum 2" bash bench/gpu_session.sh
 set -u
 OUT=${OUT:-/tmp/gpu-session}
 BUDGET=${BUDGET:-540}            # seconds for the whole script
 SAM_SHAPE=${SAM_SHAPE:-qwen2-1.5b}
 RUN=${RUN:-/tmp/fair-gpu}
+PRESETS_S=${PRESETS_S:-270}      # seconds for step 3, after BUDGET's steps (its defaults: ~4 min)
+PRESETS_ARGS=${PRESETS_ARGS:---device cuda --model qwen2-1.5b}
 # parallel=16: every (arm, seed) of fair-gpu at once, one CPU core each; two of them build the bases
 mkdir -p "$OUT"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
@@ -41,4 +51,22 @@ tar czf "$OUT/fair-gpu-run.tar.gz" -C "$(dirname "$RUN")" \
   --exclude='predictions.jsonl' "$(basename "$RUN")" 2>/dev/null  # what `knowlearn report` reads: < 16 MiB
 wait "$bf16"; echo "sam_bf16: exit $?"
 cat "$OUT/results_sam_bf16.md" 2>/dev/null || tail -5 "$OUT/sam_bf16.log"
+
+# 3. Last, so it cannot push steps 1-2 out of BUDGET, and alone on the card (its timings):
+# it gets what is left of BUDGET + PRESETS_S, and runs only if that is at least 60 s. The
+# table is rewritten after each round, so a timeout still leaves the rounds done.
+left=$(( BUDGET + PRESETS_S - ($(date +%s) - start) ))
+if [ "$PRESETS_S" -gt 0 ] && [ "$left" -ge 60 ]; then
+  if ls .whl/trl-*.whl >/dev/null 2>&1 && ! python3 -c "import trl" 2>/dev/null; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site \
+      .whl/*.whl && export PYTHONPATH="$PYTHONPATH:/tmp/site"
+  fi
+  # shellcheck disable=SC2086  # PRESETS_ARGS is a list of words
+  timeout "$left" python3 bench/presets_shapes.py $PRESETS_ARGS --out "$OUT/results_presets.md" \
+    > "$OUT/presets_shapes.log" 2>&1
+  echo "presets_shapes: exit $? ($left s allowed)"
+  cat "$OUT/results_presets.md" 2>/dev/null || tail -5 "$OUT/presets_shapes.log"
+else
+  echo "presets_shapes: skipped ($left s left of BUDGET + PRESETS_S)"
+fi
 ls -la "$OUT"; echo "total $(( $(date +%s) - start )) s"
