@@ -265,7 +265,7 @@ esac
 def test_an_arm_on_two_processes_runs_under_torchrun_and_holds_two_slots(tmp_path, monkeypatch):
     """Stand-in processes (a shell script as Python) log when each arm starts and ends: the
     2-process arm is launched through torch.distributed.run and never overlaps another run
-    on 2 slots, while the 1-process arms do overlap each other."""
+    on 2 slots, the 1-process arms do overlap each other, and all start in job order."""
     import sys
 
     from knowlearn.experiment.arms import _launch, arm_cfg
@@ -299,6 +299,9 @@ echo "end $arm" >> {trace}
         assert not ("wide" in running and len(running) > 1), events
         overlapped |= len(running) == 2
     assert overlapped, "1-process arms share the 2 slots"
+    # In job order: those that start at one moment may log in either order.
+    starts = [e.split()[1] for e in events if e.startswith("start")]
+    assert set(starts[:2]) == {"a", "b"} and starts[2] == "wide" and set(starts[3:]) == {"c", "d"}
 
 
 def test_processes_must_name_an_arm_and_be_a_count(tmp_path):

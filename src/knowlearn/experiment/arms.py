@@ -307,6 +307,7 @@ MANIFEST_KEYS = (
     "claims",
     "correlations",
     "alpha",
+    "processes",
 )
 
 
@@ -352,19 +353,25 @@ class _Runs:
         }
         self.lock = threading.Condition()
         self.free = slots
+        self.turn = 0  # the next job (by index) allowed to start: jobs start in job order
         self.stopped = False
         self.running: dict[Path, tuple[str, int, subprocess.Popen[bytes]]] = {}  # start order
 
-    def run(self, arm: str, seed: int, cfg: RunConfig, processes: int = 1) -> None:
-        """One `knowlearn train` (under torchrun for several processes); its config and
-        output lie beside its run folder."""
+    def run(self, index: int, arm: str, seed: int, cfg: RunConfig, processes: int = 1) -> None:
+        """Job `index`: one `knowlearn train` (under torchrun for several processes), started
+        after job index - 1 and once it has its slots; its config and output lie beside its
+        run folder."""
         run_dir = Path(cfg.out)
         log = run_dir.parent / f"seed{seed}.log"
         with self.lock:
-            self.lock.wait_for(lambda: self.stopped or self.free >= processes)
+            self.lock.wait_for(
+                lambda: self.stopped or (self.turn == index and self.free >= processes)
+            )
             if self.stopped:
                 return
             self.free -= processes
+            self.turn += 1
+            self.lock.notify_all()
             run_dir.mkdir(parents=True, exist_ok=True)
             cfg_path = run_dir.parent / f"seed{seed}.yaml"
             save_config(cfg, cfg_path)
@@ -428,7 +435,8 @@ def _launch(
     runs, t0 = _Runs(parallel), time.perf_counter()
     with ThreadPoolExecutor(max_workers=parallel) as pool:
         futures = [
-            pool.submit(runs.run, *job, min(processes.get(job[0], 1), parallel)) for job in todo
+            pool.submit(runs.run, i, *job, min(processes.get(job[0], 1), parallel))
+            for i, job in enumerate(todo)
         ]
         try:
             pending, timeout = set(futures), 1.0

@@ -105,7 +105,7 @@ def _writing_run_dir(out: Path, write: Callable[[], Any]) -> Any:
 @contextmanager
 def run_dir_lock(out: Path) -> Iterator[None]:
     """Hold `out/.lock` while this process writes the run; a second run into `out` fails at once
-    (an flock through filelock: the kernel drops it when the holder dies, even by SIGKILL).
+    (a flock, through filelock: the kernel drops it when the holder dies, even by SIGKILL).
     The holder writes its pid into the lock file, for the second run's message."""
     path = out / ".lock"
     _writing_run_dir(out, path.touch)
