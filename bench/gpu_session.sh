@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every GPU row that waits for a GPU, in one short lease (about 9 minutes on one H100, then 4):
+# Every GPU row that waits for a GPU, in one short lease (about 9 minutes on one H100, then a
+# second call of about 4):
 #   1. SAM's perturbation under bf16 at the Qwen2-1.5B shape (docs/sam.md, #18), beside
 #   2. the fair test at GPU scale, src/knowlearn/configs/fair-gpu.yaml (docs/results.md, #14);
 #   3. after both, alone on the card: training throughput at the presets' shapes vs Trainer
@@ -20,7 +21,11 @@ OUT=${OUT:-/tmp/gpu-session}
 BUDGET=${BUDGET:-540}            # seconds for the whole script
 SAM_SHAPE=${SAM_SHAPE:-qwen2-1.5b}
 RUN=${RUN:-/tmp/fair-gpu}
-PRESETS_S=${PRESETS_S:-270}      # seconds for step 3, after BUDGET's steps (its defaults: ~4 min)
+# Seconds for step 3 after BUDGET's steps (its defaults take ~4 min). 0 by default: one call
+# of the device tool may run 600 s, so run step 3 as a second call of its own, which skips
+# steps 1-2:  OUT=/tmp/gpu2 PRESETS_ONLY=1 PRESETS_S=280 bash bench/gpu_session.sh  (timeout_s 300)
+PRESETS_S=${PRESETS_S:-0}
+PRESETS_ONLY=${PRESETS_ONLY:-0}
 PRESETS_ARGS=${PRESETS_ARGS:---device cuda --model qwen2-1.5b}
 # parallel=16: every (arm, seed) of fair-gpu at once, one CPU core each; two of them build the bases
 mkdir -p "$OUT"
@@ -33,6 +38,7 @@ start=$(date +%s)
 } > "$OUT/env.txt" 2>&1
 cat "$OUT/env.txt"
 
+if [ "$PRESETS_ONLY" = 1 ]; then BUDGET=0; else
 timeout 200 python3 bench/sam_bf16.py --shape "$SAM_SHAPE" --out "$OUT/results_sam_bf16.md" \
   > "$OUT/sam_bf16.log" 2>&1 &
 bf16=$!
@@ -51,6 +57,7 @@ tar czf "$OUT/fair-gpu-run.tar.gz" -C "$(dirname "$RUN")" \
   --exclude='predictions.jsonl' "$(basename "$RUN")" 2>/dev/null  # what `knowlearn report` reads: < 16 MiB
 wait "$bf16"; echo "sam_bf16: exit $?"
 cat "$OUT/results_sam_bf16.md" 2>/dev/null || tail -5 "$OUT/sam_bf16.log"
+fi  # PRESETS_ONLY
 
 # 3. Last, so it cannot push steps 1-2 out of BUDGET, and alone on the card (its timings):
 # it gets what is left of BUDGET + PRESETS_S, and runs only if that is at least 60 s. The
