@@ -63,7 +63,11 @@ def test_packed_and_split_forwards_give_the_padded_loss_and_gradients(
     split = [collate(g, pad) for g in forwards(examples, budget, packing=False)]
     split_packed = [collate_packed(g, pad) for g in forwards(examples, budget, packing=True)]
     assert len(split) > 1 and len(split_packed) > 1
-    for batches in ([packed], split, split_packed):
+    longest = max(len(e.input_ids) for e in examples)
+    rows = collate_packed(examples, pad, row_tokens=longest + 4)
+    assert rows["input_ids"].shape[0] > 1, "several rows, each at most a row's tokens"
+    assert int((rows["labels"][:, 1:] != -100).sum()) == scale
+    for batches in ([packed], [rows], split, split_packed):
         got, grads = _loss_and_grads(model, batches, scale)
         assert got == pytest.approx(want, rel=1e-5)
         for a, b in zip(grads, want_grads, strict=True):
@@ -94,6 +98,13 @@ def test_a_packed_example_sees_only_itself(tokenizer, docs, architecture):
         own = logits(collate([alone], pad))
         torch.testing.assert_close(row[start:end], own, rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(row_other[start:end], own, rtol=1e-5, atol=1e-5)
+    # Two rows, the second padded after c: c's logits are still its own.
+    two = collate_packed([a, b, c], pad, row_tokens=len(a.input_ids) + len(b.input_ids))
+    assert two["input_ids"].shape[0] == 2
+    inputs = model_inputs(two, "cpu", head_at_labels=False)
+    inputs.pop("labels")
+    second = model(**inputs, use_cache=False).logits[1, : len(c.input_ids)]
+    torch.testing.assert_close(second, logits(collate([c], pad)), rtol=1e-5, atol=1e-5)
 
 
 def test_forwards_keep_order_and_the_budget():

@@ -137,14 +137,15 @@ class StageConfig:
     )
     max_tokens: int = option(
         0,
-        "at most this many tokens (padding included) in one forward: a micro-batch over it "
-        "runs as several forwards, its gradient the same; bounds activation memory (0 = off)",
+        "at most this many tokens in one forward (padded: rows x the longest; packed: the "
+        "examples' tokens): a micro-batch over it runs as several forwards, its gradient the "
+        "same; bounds activation memory (0 = off)",
         hash="unless_default",
     )
     packing: bool = option(
         False,
-        "a forward's examples end to end in one row (each `max_tokens` long at most), positions "
-        "restarting per example and attention within it: no padding, the same loss",
+        "a forward's examples end to end in rows of at most max_length tokens, positions "
+        "restarting per example and attention within it: less padding, the same loss",
         hash="unless_default",
     )
 

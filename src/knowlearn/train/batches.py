@@ -112,22 +112,48 @@ def forwards(examples: Sequence[Example], max_tokens: int, packing: bool) -> lis
     return out
 
 
-def collate_packed(examples: Sequence[Example], pad_id: int) -> dict[str, torch.Tensor]:
-    """The examples end to end in one row, `position_ids` restarting at 0 for each: with no
-    attention mask, transformers reads the restarts as sequence bounds and keeps attention
-    within each example (its packed-sequence mask), so no example sees another and no
-    padding is computed. Each example's first label is dropped: in a row of its own the
-    shift never reads it, here it would be predicted from the previous example."""
-    ids = [t for e in examples for t in e.input_ids]
-    labels = [t for e in examples for t in [IGNORE, *e.labels[1:]]]
-    positions = [p for e in examples for p in range(len(e.input_ids))]
-    row = lambda xs: torch.tensor([xs], dtype=torch.long)  # noqa: E731
-    return {
-        "input_ids": row(ids),
-        "attention_mask": torch.ones((1, len(ids)), dtype=torch.long),  # counted, not passed
-        "labels": row(labels),
-        "position_ids": row(positions),
+def pack_rows(examples: Sequence[Example], row_tokens: int) -> list[list[Example]]:
+    """The examples in rows of at most `row_tokens` tokens, in order, a new row when the
+    next one does not fit (an example longer than a row has a row of its own). Rows, not
+    one long row: attention costs the square of a row's length, masked or not."""
+    rows: list[list[Example]] = [[]]
+    used = 0
+    for e in examples:
+        n = len(e.input_ids)
+        if rows[-1] and used + n > row_tokens:
+            rows.append([])
+            used = 0
+        rows[-1].append(e)
+        used += n
+    return rows
+
+
+def collate_packed(
+    examples: Sequence[Example], pad_id: int, row_tokens: int | None = None
+) -> dict[str, torch.Tensor]:
+    """The examples end to end in rows of at most `row_tokens` tokens (None: one row),
+    `position_ids` restarting at 0 for each: with no attention mask, transformers reads the
+    restarts as sequence bounds and keeps attention within each example (its packed-sequence
+    mask), so no example sees another. A shorter row's padding is one more sequence of its
+    own, with no loss. Each example's first label is dropped: in a row of its own the shift
+    never reads it, here it would be predicted from the previous example."""
+    rows = pack_rows(examples, row_tokens) if row_tokens else [list(examples)]
+    width = max(sum(len(e.input_ids) for e in row) for row in rows)
+    out = {
+        "input_ids": torch.full((len(rows), width), pad_id, dtype=torch.long),
+        "attention_mask": torch.zeros((len(rows), width), dtype=torch.long),  # counted only
+        "labels": torch.full((len(rows), width), IGNORE, dtype=torch.long),
+        "position_ids": torch.zeros((len(rows), width), dtype=torch.long),
     }
+    for r, row in enumerate(rows):
+        ids = [t for e in row for t in e.input_ids]
+        n = len(ids)
+        out["input_ids"][r, :n] = torch.tensor(ids)
+        out["attention_mask"][r, :n] = 1
+        out["labels"][r, :n] = torch.tensor([t for e in row for t in [IGNORE, *e.labels[1:]]])
+        positions = [p for e in row for p in range(len(e.input_ids))] + list(range(width - n))
+        out["position_ids"][r] = torch.tensor(positions)
+    return out
 
 
 def model_inputs(

@@ -295,9 +295,10 @@ class _Stage:
         """The forwards of a step: each micro-batch padded into one, or split under
         `max_tokens`, or packed (train/batches.py)."""
         cfg = self.spec.cfg
-        collate_fn = collate_packed if cfg.packing else collate
         return [
-            collate_fn(group, self.pad_id)
+            collate_packed(group, self.pad_id, cfg.max_length)
+            if cfg.packing
+            else collate(group, self.pad_id)
             for batch in batches
             for group in forwards(batch, cfg.max_tokens, cfg.packing)
         ]
