@@ -1,7 +1,7 @@
 """Training throughput at the shipped presets' shapes: knowlearn vs HF Trainer and TRL (#17).
 
     pip install -e ".[bench]"          # TRL, for its arm (without it: "not installed" rows)
-    python bench/presets_shapes.py --device cpu --model tiny --steps 2 --it-steps 6
+    python bench/presets_shapes.py --device cpu --model tiny --steps 1 --it-steps 3 --rounds 3
     python bench/presets_shapes.py --device cuda --model qwen2-1.5b    # one H100, ~4 minutes
 
 The shapes are the presets' (src/knowlearn/configs/qwen2-1.5b-bios.yaml by default,
