@@ -562,7 +562,7 @@ def table(args, results, rounds_done: int) -> str:
             "",
             "Arms: knowlearn-padded = knowlearn's loop, length-bucketed right-padded micro-batches "
             '(stage "it": LM head only at answer columns); knowlearn-packed = the same with '
-            "`packing: true` (one row per micro-batch, positions restarting); trainer-gbl = HF "
+            "`packing: true` (rows of at most max_length tokens, positions restarting); trainer-gbl = HF "
             '`Trainer` with `train_sampling_strategy="group_by_length"`; trl-padding-free = TRL '
             "`SFTTrainer(padding_free=True)` on pre-tokenized input_ids + labels (its fused LM "
             "head), gradient checkpointing off. Same AdamW, clipping, cosine schedule and lr on "
