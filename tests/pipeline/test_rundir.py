@@ -75,3 +75,23 @@ def test_the_process_count_enters_a_stage_key_only_where_the_result_depends_on_i
     assert key(local, 2) == key(cheap, 2) == {"processes": 2}
     # One global batch split N ways: one process's result, the same key (cached stages reused).
     assert key(SAMConfig(rho=0.05), 2) == key(None, 4) == key(local, 1) == {}
+
+
+def test_a_run_made_before_a_field_existed_is_the_same_run_at_its_default(tmp_path):
+    """A config.yaml saved before `cpt.packing` existed: the same run while the new field
+    keeps its default (a killed run resumes after an upgrade), another run once it is set."""
+    import pytest
+    import yaml
+
+    from knowlearn.config import RunConfig, save_config
+    from knowlearn.errors import KnowlearnError
+    from knowlearn.pipeline.rundir import check_out_dir
+
+    cfg = RunConfig(out=str(tmp_path))
+    save_config(cfg, tmp_path / "config.yaml")
+    old = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    del old["cpt"]["packing"], old["it"]["max_tokens"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(old))
+    check_out_dir(cfg)
+    with pytest.raises(KnowlearnError, match=r"changed: cpt\.packing"):
+        check_out_dir(dataclasses.replace(cfg, cpt=dataclasses.replace(cfg.cpt, packing=True)))

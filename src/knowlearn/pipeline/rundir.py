@@ -187,10 +187,15 @@ def _check_same_run(cfg: RunConfig, out: Path) -> None:
                 file=saved,
             )
         new, was = flatten(to_dict(cfg)), flatten(old)
+        # A field added after the run was made (absent from its config) at its default
+        # changes nothing the run computed: the run is the same, and resumes.
+        added = {k: v for k, v in flatten(to_dict(RunConfig())).items() if k not in was}
         diff = sorted(
             k
             for k in new.keys() | was.keys()
-            if k not in NOT_RUN_IDENTITY and not _same_value(k, new.get(k), was.get(k))
+            if k not in NOT_RUN_IDENTITY
+            and not _same_value(k, new.get(k), was.get(k))
+            and not (k in added and new.get(k) == added[k])
         )
         if diff:
             raise KnowlearnError(
