@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 from knowlearn.cli import shipped_config
-from knowlearn.experiment.arms import arm_cfg, load_experiment, prebuild_bases, shared_tokenizer
+from knowlearn.experiment.arms import prebuild_bases, shared_tokenizer
+from knowlearn.experiment.design import arm_cfg, load_experiment
 from knowlearn.pipeline.shipped import export_stage, shipped_stages_dir
 
 

@@ -1966,7 +1966,7 @@ def _preset_by_name(tmp: Path) -> None:
     import os
 
     from knowlearn.cli import build_parser, final_model
-    from knowlearn.experiment.arms import load_experiment
+    from knowlearn.experiment.design import load_experiment
 
     here = Path.cwd()
     os.chdir(tmp)
@@ -2013,7 +2013,7 @@ def _abbreviations(tmp: Path) -> None:
 
 
 def _exposures_every_arm(tmp: Path) -> None:
-    from knowlearn.experiment.arms import arm_cfg, load_experiment
+    from knowlearn.experiment.design import arm_cfg, load_experiment
 
     exp = load_experiment("demo", ["cpt.exposures=15", f"out={tmp}"])
     for arm in exp.arms:

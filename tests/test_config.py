@@ -3,7 +3,7 @@ import pytest
 from knowlearn.cli import shipped_config
 from knowlearn.config import RunConfig, load_config, save_config
 from knowlearn.errors import KnowlearnError
-from knowlearn.experiment.arms import arm_cfg, load_experiment
+from knowlearn.experiment.design import arm_cfg, load_experiment
 
 
 def test_defaults_are_the_embedded_default():

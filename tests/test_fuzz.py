@@ -25,7 +25,7 @@ from knowlearn.augment.paraphrase import read_paraphrases
 from knowlearn.config import RunConfig, load_config, save_config, to_dict
 from knowlearn.data.records import SPLITS, Document, Fact, read_documents, read_qa, write_records
 from knowlearn.errors import KnowlearnError
-from knowlearn.experiment.arms import EXPERIMENT_KEYS, ExperimentConfig, load_experiment
+from knowlearn.experiment.design import EXPERIMENT_KEYS, ExperimentConfig, load_experiment
 
 FUZZ = settings(
     max_examples=int(os.environ.get("KNOWLEARN_FUZZ_EXAMPLES", "200")),

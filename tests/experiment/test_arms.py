@@ -4,7 +4,8 @@ import pytest
 
 from knowlearn.cli import main, shipped_config
 from knowlearn.errors import KnowlearnError
-from knowlearn.experiment.arms import load_experiment, run_experiment
+from knowlearn.experiment.arms import run_experiment
+from knowlearn.experiment.design import load_experiment
 
 TINY_BASE = """
 base:
@@ -205,7 +206,7 @@ EPOCHS_BEFORE_EXPOSURES = {
 
 @pytest.mark.parametrize("name", sorted(EPOCHS_BEFORE_EXPOSURES))
 def test_shipped_exposures_give_the_epochs_the_arms_had(name):
-    from knowlearn.experiment.arms import arm_cfg
+    from knowlearn.experiment.design import arm_cfg
 
     exp = load_experiment(name)
     cfgs = {arm: arm_cfg(exp, arm, exp.seeds[0]) for arm in exp.arms}
@@ -266,7 +267,8 @@ def test_an_arm_on_two_processes_runs_under_torchrun_and_holds_two_slots(tmp_pat
     on 2 slots, the 1-process arms do overlap each other, and all start in job order."""
     import sys
 
-    from knowlearn.experiment.arms import _launch, arm_cfg
+    from knowlearn.experiment.arms import _launch
+    from knowlearn.experiment.design import arm_cfg
 
     trace = tmp_path / "trace"
     fake = tmp_path / "python"

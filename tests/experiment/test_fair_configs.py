@@ -7,7 +7,8 @@ import json
 import pytest
 
 from knowlearn.cli import shipped_config
-from knowlearn.experiment.arms import load_experiment, run_experiment
+from knowlearn.experiment.arms import run_experiment
+from knowlearn.experiment.design import load_experiment
 from knowlearn.report import write_report
 
 TINY = [

@@ -6,7 +6,8 @@ import json
 import pytest
 
 from knowlearn.cli import shipped_config
-from knowlearn.experiment.arms import arm_cfg, load_experiment, prebuild_bases, shared_tokenizer
+from knowlearn.experiment.arms import prebuild_bases, shared_tokenizer
+from knowlearn.experiment.design import arm_cfg, load_experiment
 from knowlearn.models.load import load_model
 from knowlearn.pipeline.shipped import restore_shipped_stage, shipped_stages_dir
 

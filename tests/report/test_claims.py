@@ -133,7 +133,7 @@ def test_prior_is_the_most_common_train_answer(tmp_path):
     ],
 )
 def test_bad_pre_registrations_are_refused_with_the_field(tmp_path, section, raw, message):
-    from knowlearn.experiment.arms import load_experiment
+    from knowlearn.experiment.design import load_experiment
 
     cfg = {"arms": {"P": {}, "F": {}}, section: raw}
     path = tmp_path / "exp.yaml"
@@ -207,7 +207,7 @@ def test_spearman_interval_is_fisher_z_with_the_fieller_variance():
     ],
 )
 def test_bad_correlations_are_refused_with_the_field(tmp_path, raw, message):
-    from knowlearn.experiment.arms import load_experiment
+    from knowlearn.experiment.design import load_experiment
 
     path = tmp_path / "exp.yaml"
     path.write_text(json.dumps({"arms": {"P": {}}, "correlations": raw}))

@@ -247,7 +247,8 @@ def test_an_experiment_with_no_finished_run_still_reports(tmp_path):
 
 def test_report_on_a_real_tiny_experiment(tmp_path):
     """Real run directories (not hand-written ones): two arms of a tiny experiment."""
-    from knowlearn.experiment.arms import load_experiment, run_experiment
+    from knowlearn.experiment.arms import run_experiment
+    from knowlearn.experiment.design import load_experiment
 
     (tmp_path / "exp.yaml").write_text(
         "base:\n"

@@ -16,7 +16,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """The shipped demo experiment (or --config's), then its table and report."""
-    from knowlearn.experiment.arms import format_table, load_experiment, run_experiment
+    from knowlearn.experiment.arms import format_table, run_experiment
+    from knowlearn.experiment.design import load_experiment
 
     exp = load_experiment(
         args.config or shipped_config(DEMO_CONFIG),
