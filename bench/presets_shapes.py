@@ -64,6 +64,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here downloads; no hub c
 import torch  # noqa: E402
 import transformers  # noqa: E402
 import yaml  # noqa: E402
+from gpu_step import SHAPES  # noqa: E402  (a sibling bench script: this folder is on sys.path)
+from train_throughput import Listed, pad_collate  # noqa: E402
 
 import knowlearn  # noqa: E402
 from knowlearn.train.batches import IGNORE, Example  # noqa: E402
@@ -71,19 +73,7 @@ from knowlearn.train.batches import IGNORE, Example  # noqa: E402
 ARMS = ("knowlearn-padded", "knowlearn-packed", "trainer-gbl", "trl-padding-free")
 STAGES = ("cpt", "it")
 STAGE_TITLE = {"cpt": "CPT (documents)", "it": "IT (QA, answer-only loss)"}
-# Qwen2-1.5B's config.json, as bench/gpu_step.py builds it (no weights are downloaded).
-QWEN2_1_5B = dict(
-    vocab_size=151936,
-    hidden_size=1536,
-    intermediate_size=8960,
-    num_hidden_layers=28,
-    num_attention_heads=12,
-    num_key_value_heads=2,
-    max_position_embeddings=32768,
-    rope_theta=1000000.0,
-    rms_norm_eps=1e-6,
-    tie_word_embeddings=True,
-)
+QWEN2_1_5B = SHAPES["qwen2-1.5b"]  # its config.json, as bench/gpu_step.py builds it
 GOALS = {  # issue #17: ratios of knowlearn's arms, measured side by side
     ("cpu", "cpt"): "",
     ("cpu", "it"): ">= 1.3x Trainer",
@@ -221,34 +211,6 @@ def run_knowlearn(args, init: Path, stage: str, examples, steps: int, packing: b
     return (b["tokens"] - a["tokens"]) / (b["elapsed"] - a["elapsed"]), b["step"] - a["step"]
 
 
-class _Listed(torch.utils.data.Dataset):
-    def __init__(self, examples):
-        self.examples = examples
-
-    def __len__(self) -> int:
-        return len(self.examples)
-
-    def __getitem__(self, i):
-        e = self.examples[i]
-        return {"input_ids": e.input_ids, "labels": e.labels}
-
-
-def _pad_collate(pad_id: int):
-    def fn(rows):
-        width = max(len(r["input_ids"]) for r in rows)
-        ids = torch.full((len(rows), width), pad_id)
-        labels = torch.full((len(rows), width), IGNORE)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            n = len(r["input_ids"])
-            ids[i, :n] = torch.tensor(r["input_ids"])
-            labels[i, :n] = torch.tensor(r["labels"])
-            mask[i, :n] = 1
-        return {"input_ids": ids, "labels": labels, "attention_mask": mask}
-
-    return fn
-
-
 def _counting(collate, counts: list[int]):
     """The collator, recording each micro-batch's real tokens in call order."""
 
@@ -329,8 +291,8 @@ def run_trainer(args, init: Path, stage: str, examples, steps: int, work: Path):
     trainer = Trainer(
         model=model,
         args=targs,
-        train_dataset=_Listed(examples),
-        data_collator=_counting(_pad_collate(model.config.pad_token_id), counts),
+        train_dataset=Listed(examples),
+        data_collator=_counting(pad_collate(model.config.pad_token_id), counts),
     )
     try:
         return _timed_train(args, trainer, counts, stage, steps)

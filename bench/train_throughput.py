@@ -28,7 +28,7 @@ from knowlearn.train.batches import IGNORE, document_examples, qa_examples
 from knowlearn.train.loop import StageSpec, TrainEnv, train_stage
 
 
-class _Listed(torch.utils.data.Dataset):
+class Listed(torch.utils.data.Dataset):
     def __init__(self, examples):
         self.examples = examples
 
@@ -40,7 +40,7 @@ class _Listed(torch.utils.data.Dataset):
         return {"input_ids": e.input_ids, "labels": e.labels}
 
 
-def _hf_collate(pad_id: int):
+def pad_collate(pad_id: int):
     def fn(rows):
         width = max(len(r["input_ids"]) for r in rows)
         ids = torch.full((len(rows), width), pad_id)
@@ -91,7 +91,7 @@ def trainer_tps(
         seed=0,
     )
     trainer = Trainer(
-        model=model, args=args, train_dataset=_Listed(subset), data_collator=_hf_collate(pad_id)
+        model=model, args=args, train_dataset=Listed(subset), data_collator=pad_collate(pad_id)
     )
     t = time.perf_counter()
     trainer.train()
