@@ -81,3 +81,13 @@ def test_every_shipped_experiment_config_resolves(name):
         arm_cfg(exp, arm, exp.seeds[0])
     for group in exp.groups.values():
         assert set(group["arms"]) <= set(exp.arms)
+
+
+def test_a_choice_note_is_said_only_for_the_value_it_is_about():
+    from knowlearn.config import from_dict
+
+    with pytest.raises(KnowlearnError, match="fp16 is not supported") as e:
+        from_dict(RunConfig, {"mixed_precision": "fp16"})
+    with pytest.raises(KnowlearnError) as e:
+        from_dict(RunConfig, {"mixed_precision": "fp8"})
+    assert "fp16" not in str(e.value) and "must be auto, bf16 or no" in str(e.value)

@@ -29,7 +29,8 @@ def _short(value: Any, limit: int = 60) -> str:
 
 def choice_problem(value: Any, choices: Sequence[Any], note: str = "") -> str | None:
     """Why `value` is none of a Literal's `choices` (None when it is one): the choices, a
-    close one where the value looks like a typo of it, and the field's own `note`."""
+    close one where the value looks like a typo of it, and the field's own `note` when the
+    note is about that value (names it: "fp16 is not supported" for fp16, not for fp8)."""
     if value in choices:
         return None
     names = [str(c) for c in choices]
@@ -38,7 +39,8 @@ def choice_problem(value: Any, choices: Sequence[Any], note: str = "") -> str | 
     close = difflib.get_close_matches(value, names, n=1) if isinstance(value, str) else []
     if close:
         hints.append(f"did you mean '{close[0]}'?")
-    if note:
+    said = str(value).strip().lower()
+    if note and said and said in note.lower():
         hints.append(note)
     tail = f" ({' '.join(hints)})" if hints else ""
     return f"must be {listed}, got {_short(value)}{tail}"
