@@ -139,7 +139,7 @@ def plan_stages(
             seed=cfg.seed,
             sam=sam,
             truncated=truncated,
-            key=_stage_key(cfg, name) | {"sam": sam},
+            key=_stage_key(cfg, name, sam),
         )
     return [specs[n] for n in stage_names(cfg)]
 
@@ -156,7 +156,7 @@ def per_process_key(spec: StageSpec, env: TrainEnv) -> dict[str, int]:
     return {}
 
 
-def _stage_key(cfg: RunConfig, name: str) -> dict[str, Any]:
+def _stage_key(cfg: RunConfig, name: str, sam: SAMConfig | None) -> dict[str, Any]:
     """What a stage's output depends on besides its input model: its key in the cache."""
     return {
         "data": cfg.data,
@@ -174,6 +174,7 @@ def _stage_key(cfg: RunConfig, name: str) -> dict[str, Any]:
         "formats": [cfg.augment.cpt, _it_formats_for(name, cfg)],
         "mix_qa": cfg.mix_qa,
         "replay": cfg.base.replay if name == "cpt" else 0.0,
+        "sam": sam,
     }
 
 

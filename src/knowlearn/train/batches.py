@@ -97,18 +97,17 @@ def forwards(examples: Sequence[Example], max_tokens: int, packing: bool) -> lis
     (padded: rows x the longest; packed: the sum of lengths)."""
     if max_tokens <= 0:
         return [list(examples)]
+    if packing:
+        return pack_rows(examples, max_tokens)
     out: list[list[Example]] = [[]]
     widest = 0
     for e in examples:
         n = len(e.input_ids)
-        grown = [*out[-1], e]
-        cost = sum(len(x.input_ids) for x in grown) if packing else len(grown) * max(widest, n)
-        if out[-1] and cost > max_tokens:
-            out.append([e])
-            widest = n
-        else:
-            out[-1] = grown
-            widest = max(widest, n)
+        if out[-1] and (len(out[-1]) + 1) * max(widest, n) > max_tokens:
+            out.append([])
+            widest = 0
+        out[-1].append(e)
+        widest = max(widest, n)
     return out
 
 

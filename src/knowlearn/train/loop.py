@@ -95,45 +95,6 @@ def train_stage(
     return out_dir / "model"
 
 
-def _check_options(accelerator: Accelerator, spec: StageSpec, env: TrainEnv) -> None:
-    """Refuse combinations the loop cannot run, before any model is loaded."""
-    fsdp = accelerator.distributed_type == DistributedType.FSDP
-    sharded = env.shard and accelerator.num_processes > 1
-    use_sam = spec.sam is not None and spec.sam.rho > 0
-    use_lora = env.lora is not None and env.lora.r > 0
-    if fsdp and env.shard:
-        raise KnowlearnError(
-            "shard=true shards with FSDP2 itself: launch with configs/accelerate/ddp.yaml "
-            "(or --num_processes N), not an accelerate FSDP config",
-            field="shard",
-        )
-    if sharded and spec.epoch_eval is not None:
-        raise KnowlearnError(
-            "per-epoch evaluation reads the whole model on one process, which shard=true "
-            "splits: set data.validation_fraction=0",
-            field="data.validation_fraction",
-        )
-    if fsdp and spec.epoch_eval is not None:
-        raise KnowlearnError(
-            "per-epoch evaluation reads the whole model on one process, which FSDP shards: "
-            "set data.validation_fraction=0 or launch with configs/accelerate/ddp.yaml",
-            field="data.validation_fraction",
-        )
-    if spec.cfg.max_tokens and accelerator.num_processes > 1:
-        raise KnowlearnError(
-            "splits a micro-batch into as many forwards as its tokens need, a number that may "
-            "differ between processes, whose forwards must match: on several processes set it "
-            "to 0 (packing alone keeps one forward per micro-batch)",
-            field="base.train.max_tokens" if spec.name == "base" else f"{spec.name}.max_tokens",
-        )
-    if fsdp and (use_sam or use_lora):
-        raise KnowlearnError(
-            "accelerate's FSDP path does not run SAM or LoRA here: launch with "
-            "configs/accelerate/ddp.yaml and shard=true (FSDP2, which does)",
-            field="optim.sam.rho" if use_sam else "model.lora.r",
-        )
-
-
 class _Stage:
     """One stage's training state, set up in __init__; `train` runs the steps, `finish`
     writes the output."""
@@ -147,13 +108,13 @@ class _Stage:
         accelerator: Accelerator,
         track_offset: int,
     ) -> None:
-        _check_options(accelerator, spec, env)
         self.init_dir, self.spec, self.out_dir, self.env = init_dir, spec, out_dir, env
         self.accelerator, self.track_offset = accelerator, track_offset
         self.fsdp = accelerator.distributed_type == DistributedType.FSDP
         self.sharded = env.shard and accelerator.num_processes > 1
         self.use_lora = env.lora is not None and env.lora.r > 0
         self.world, self.rank = accelerator.num_processes, accelerator.process_index
+        self._refuse_unsupported()
         data = spec.data
         self.data: EpochExamples = data if callable(data) else (lambda epoch: data)
         self._setup_model(latest_checkpoint(out_dir))
@@ -166,6 +127,43 @@ class _Stage:
         self.measure_norm = spec.cfg.max_grad_norm > 0 or bool(accelerator.trackers)
         self.grad_norm: Any = None  # the last step's, a tensor until a log row reads it
         self.loss_value = float("nan")  # the last logged loss
+
+    def _refuse_unsupported(self) -> None:
+        """Refuse combinations the loop cannot run, before any model is loaded."""
+        use_sam = self.spec.sam is not None and self.spec.sam.rho > 0
+        if self.fsdp and self.env.shard:
+            raise KnowlearnError(
+                "shard=true shards with FSDP2 itself: launch with configs/accelerate/ddp.yaml "
+                "(or --num_processes N), not an accelerate FSDP config",
+                field="shard",
+            )
+        if self.sharded and self.spec.epoch_eval is not None:
+            raise KnowlearnError(
+                "per-epoch evaluation reads the whole model on one process, which shard=true "
+                "splits: set data.validation_fraction=0",
+                field="data.validation_fraction",
+            )
+        if self.fsdp and self.spec.epoch_eval is not None:
+            raise KnowlearnError(
+                "per-epoch evaluation reads the whole model on one process, which FSDP shards: "
+                "set data.validation_fraction=0 or launch with configs/accelerate/ddp.yaml",
+                field="data.validation_fraction",
+            )
+        if self.spec.cfg.max_tokens and self.world > 1:
+            raise KnowlearnError(
+                "splits a micro-batch into as many forwards as its tokens need, a number that may "
+                "differ between processes, whose forwards must match: on several processes set it "
+                "to 0 (packing alone keeps one forward per micro-batch)",
+                field="base.train.max_tokens"
+                if self.spec.name == "base"
+                else f"{self.spec.name}.max_tokens",
+            )
+        if self.fsdp and (use_sam or self.use_lora):
+            raise KnowlearnError(
+                "accelerate's FSDP path does not run SAM or LoRA here: launch with "
+                "configs/accelerate/ddp.yaml and shard=true (FSDP2, which does)",
+                field="optim.sam.rho" if use_sam else "model.lora.r",
+            )
 
     def _setup_model(self, ckpt: Path | None) -> None:
         """Model, optimizer, schedule and SAM, from the checkpoint if there is one."""
@@ -182,10 +180,8 @@ class _Stage:
         )
         if accelerator.device.type == "cuda" and not self.fsdp:
             model.to(accelerator.device)  # before the optimizer, which then picks its fused kernel
-        if self.sharded:
-            shard_model(
-                model, accelerator.device, accelerator.num_processes
-            )  # before the optimizer: DTensors
+        if self.sharded:  # before the optimizer: it then holds DTensors
+            shard_model(model, accelerator.device, accelerator.num_processes)
         optimizer = make_optimizer(model, cfg, sharded=self.sharded)
         self.total, self.per_epoch, self.step_batches = plan_steps(self.data, cfg, spec.seed)
         self.scheduler = get_cosine_with_min_lr_schedule_with_warmup(
