@@ -91,3 +91,18 @@ def test_a_choice_note_is_said_only_for_the_value_it_is_about():
     with pytest.raises(KnowlearnError) as e:
         from_dict(RunConfig, {"mixed_precision": "fp8"})
     assert "fp16" not in str(e.value) and "must be auto, bf16 or no" in str(e.value)
+
+
+def test_a_renamed_key_is_still_read_under_its_former_name(tmp_path):
+    """`data.format_people` became `data.qa_teaching_people`: old configs and commands keep
+    working (with a warning), and naming both is refused."""
+    with pytest.warns(FutureWarning, match="'data.format_people' is now 'data.qa_teaching_people'"):
+        cfg = load_config(None, ["data.format_people=4"])
+    assert cfg.data.qa_teaching_people == 4
+    path = tmp_path / "old.yaml"
+    path.write_text("data:\n  format_people: 6\n")
+    with pytest.warns(FutureWarning):
+        assert load_config(path).data.qa_teaching_people == 6
+    with pytest.raises(KnowlearnError, match="only one of") as e:
+        load_config(path, ["data.qa_teaching_people=8"])
+    assert e.value.field == "data.format_people"

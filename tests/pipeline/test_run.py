@@ -214,7 +214,7 @@ def test_documents_without_train_qa_learn_the_answer_format_from_synthetic_peopl
     base = [f"data.documents={tmp_path / 'd.jsonl'}", f"data.qa={tmp_path / 'q.jsonl'}", *SMALL[1:]]
     assert main(["train", "--quiet", f"out={tmp_path / 'refused'}", *base]) == 2
     results = run(
-        load_config(None, [f"out={tmp_path / 'run'}", *base, "data.format_people=4"]),
+        load_config(None, [f"out={tmp_path / 'run'}", *base, "data.qa_teaching_people=4"]),
         progress=False,
     )
     assert results["stages"]["it"]["examples"] == 4 * 6  # the synthetic people's QA

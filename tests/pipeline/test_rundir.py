@@ -95,3 +95,21 @@ def test_a_run_made_before_a_field_existed_is_the_same_run_at_its_default(tmp_pa
     check_out_dir(cfg)
     with pytest.raises(KnowlearnError, match=r"changed: cpt\.packing"):
         check_out_dir(dataclasses.replace(cfg, cpt=dataclasses.replace(cfg.cpt, packing=True)))
+
+
+def test_a_renamed_field_keeps_the_stage_keys_and_runs_made_before_the_rename(tmp_path):
+    """`data.format_people` -> `data.qa_teaching_people`: the digests are those computed
+    before the rename (commit 5945874), and a run saved under the old name is the same run."""
+    import yaml
+
+    from knowlearn.config import DataConfig, RunConfig, save_config
+    from knowlearn.pipeline.rundir import check_out_dir
+
+    assert digest(DataConfig(qa_teaching_people=4)) == "486e86b3aa07258d"
+    assert digest(RunConfig()) == "bd677f1d19c20800"
+    cfg = RunConfig(out=str(tmp_path), data=DataConfig(qa_teaching_people=4))
+    save_config(cfg, tmp_path / "config.yaml")
+    old = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    old["data"]["format_people"] = old["data"].pop("qa_teaching_people")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(old))
+    check_out_dir(cfg)

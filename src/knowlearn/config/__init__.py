@@ -5,7 +5,7 @@ checks of RunConfig.validate, coerce.py mappings <-> dataclasses, load.py YAML a
 overrides, paths.py presets and input paths. Every name importers use is here.
 """
 
-from knowlearn.config.coerce import choice_problem, flatten, from_dict, to_dict
+from knowlearn.config.coerce import choice_problem, flatten, from_dict, renamed_keys, to_dict
 from knowlearn.config.load import (
     UniqueKeyLoader,
     load_config,
@@ -40,6 +40,7 @@ from knowlearn.config.schema import (
 
 __all__ = [
     "flatten",
+    "renamed_keys",
     "CONFIGS",
     "INPUT_PATHS",
     "AugmentConfig",

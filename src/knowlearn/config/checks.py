@@ -38,8 +38,8 @@ def _data_and_run_checks(cfg: RunConfig) -> list[Check]:
         ("data.train_fraction", 0.0 < d.train_fraction < 1.0, "must be in (0, 1)"),
         ("data.question_templates", d.question_templates >= 1, "must be >= 1"),
         (
-            "data.format_people",
-            d.format_people == 0 or d.format_people >= 2,
+            "data.qa_teaching_people",
+            d.qa_teaching_people == 0 or d.qa_teaching_people >= 2,
             "must be 0 or >= 2",
         ),
         (

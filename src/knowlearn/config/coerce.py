@@ -12,6 +12,7 @@ import difflib
 import math
 import types
 import typing
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -136,6 +137,7 @@ def from_dict(cls: type, data: dict[str, Any], prefix: str = "", base: Any = Non
     names = list(fields)
     kwargs = {}
     for key, value in data.items():
+        key = _current_name(cls, key, data, prefix)
         if key not in names:
             close = difflib.get_close_matches(str(key), names, n=1)
             hint = (
@@ -149,6 +151,35 @@ def from_dict(cls: type, data: dict[str, Any], prefix: str = "", base: Any = Non
             value, hints[key], prefix + key, default=getattr(base, key), note=note
         )
     return dataclasses.replace(base, **kwargs)
+
+
+def _current_name(cls: type, key: Any, data: dict[str, Any], prefix: str) -> Any:
+    """A field's former name (its metadata "was") read as its current one, with a warning;
+    both names given at once is an error."""
+    for f in dataclasses.fields(cls):
+        if key == f.metadata.get("was"):
+            if f.name in data:
+                raise KnowlearnError(
+                    f"give only one of '{prefix}{f.name}' and its former name '{prefix}{key}'",
+                    field=f"{prefix}{key}",
+                )
+            warnings.warn(
+                f"config key '{prefix}{key}' is now '{prefix}{f.name}'", FutureWarning, stacklevel=4
+            )
+            return f.name
+    return key
+
+
+def renamed_keys(cls: type, prefix: str = "") -> dict[str, str]:
+    """Dotted former name -> dotted current name of every renamed field under `cls`."""
+    out: dict[str, str] = {}
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if "was" in f.metadata:
+            out[f"{prefix}{f.metadata['was']}"] = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(hints[f.name]):
+            out |= renamed_keys(hints[f.name], f"{prefix}{f.name}.")
+    return out
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

@@ -3,7 +3,9 @@
 data -> model -> CPT -> IT -> evaluation. Every field has a default that is the embedded
 default (synthetic biographies, tiny Llama), so `RunConfig()` is a complete, runnable
 config. Each field says what it is in its metadata's "help"; a "hash" entry says whether it
-enters a stage's cache key (knowlearn.pipeline.rundir.digest reads it).
+enters a stage's cache key (knowlearn.pipeline.rundir.digest reads it); "was" names a key
+the field had before it was renamed (still read from configs, and hashed under that name so
+stages cached before the rename keep their keys).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ def option(
     **metadata: Any,
 ) -> Any:
     """A dataclass field that carries its help text (metadata "help") beside any other
-    metadata ("hash": cache-key rule, "note": said when a choice is refused)."""
+    metadata ("hash": cache-key rule, "note": said when a choice is refused, "was": its
+    former name)."""
     meta = {"help": doc, **metadata}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
@@ -48,10 +51,11 @@ class DataConfig:
         None, "the user's own documents JSONL (replaces the synthetic ones)"
     )
     qa: str | None = option(None, "the user's own QA JSONL (required with `documents`)")
-    format_people: int = option(
+    qa_teaching_people: int = option(
         0,
-        "synthetic people added to CPT + IT to teach the QA format, i.e. answering (for data "
-        "without train QA; nothing to do with formatting augmentation)",
+        "synthetic people whose biographies join CPT and whose QA joins IT, to teach the model "
+        "to answer from what it read (for documents without train QA)",
+        was="format_people",
     )
     value_first: bool = option(
         False, "also use templates that put the value before the name (an ablation)"

@@ -49,14 +49,15 @@ def synthetic_data(cfg: RunConfig) -> tuple[list[Document], list[QAPair]]:
         qa = bios.make_qa(
             people, d.seed, train_fraction=d.train_fraction, question_templates=d.question_templates
         )
-        extra = cfg.base.people + d.format_people  # drawn after the run's people
+        extra = cfg.base.people + d.qa_teaching_people  # drawn after the run's people
         if extra:
             try:
                 bios.sample_people(d.people + extra, d.seed)
             except KnowlearnError as e:
-                e.field = "data.format_people" if d.format_people else "base.people"
+                e.field = "data.qa_teaching_people" if d.qa_teaching_people else "base.people"
                 raise KnowlearnError(
-                    f"{e.reason} (data.people + base.people + data.format_people)", field=e.field
+                    f"{e.reason} (data.people + base.people + data.qa_teaching_people)",
+                    field=e.field,
                 ) from None
     except KnowlearnError as e:
         if e.field and not e.field.startswith(("data.", "base.")):
@@ -67,7 +68,7 @@ def synthetic_data(cfg: RunConfig) -> tuple[list[Document], list[QAPair]]:
 
 def qa_teaching_corpus(cfg: RunConfig) -> tuple[list[Document], list[QAPair]]:
     """Synthetic biographies and all their QA (as train), for data that has no train QA."""
-    n, taken = cfg.data.format_people, cfg.data.people + cfg.base.people
+    n, taken = cfg.data.qa_teaching_people, cfg.data.people + cfg.base.people
     people = bios.sample_people(taken + n, cfg.data.seed)[taken:]  # nobody of the run or the base
     docs = bios.render_documents(
         people, cfg.data.seed, renderings=5, permute=True, value_first=cfg.data.value_first
@@ -109,7 +110,7 @@ def training_sets(
     people already marked), and the paraphrases read (None without a paraphrase file)."""
     train_qa = [q for q in qa if q.split == "train"]
     cpt_docs, para = list(docs), None
-    if cfg.data.format_people:
+    if cfg.data.qa_teaching_people:
         # Documents without QA of their own: synthetic people whose biographies join CPT and
         # whose QA teaches the model to answer from what it read (as PIT mixes in QA).
         f_docs, f_qa = qa_teaching_corpus(cfg)
@@ -118,7 +119,7 @@ def training_sets(
     if not train_qa:
         raise KnowlearnError(
             "no QA pair has split 'train': instruction tuning needs some "
-            "(or set data.format_people=200 to learn the QA format from synthetic biographies)",
+            "(or set data.qa_teaching_people=200 to learn the QA format from synthetic biographies)",
             file=cfg.data.qa or Path(cfg.out) / "data" / "qa.jsonl",
             field="split",
         )
@@ -142,7 +143,7 @@ REFERENCE_PEOPLE = 50  # the embedded default's reference text: biographies of n
 def reference_biographies(cfg: RunConfig) -> list[str]:
     """Biographies of people drawn after every other population (run, base, format): text
     in the documents' style that no stage trained on (none where the name pools run out)."""
-    taken = cfg.data.people + cfg.base.people + cfg.data.format_people
+    taken = cfg.data.people + cfg.base.people + cfg.data.qa_teaching_people
     try:
         people = bios.sample_people(taken + REFERENCE_PEOPLE, cfg.data.seed)[taken:]
     except KnowlearnError:

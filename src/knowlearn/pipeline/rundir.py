@@ -22,7 +22,14 @@ from typing import Any
 import yaml
 from filelock import FileLock, Timeout
 
-from knowlearn.config import INPUT_PATHS, RunConfig, flatten, save_config, to_dict
+from knowlearn.config import (
+    INPUT_PATHS,
+    RunConfig,
+    flatten,
+    renamed_keys,
+    save_config,
+    to_dict,
+)
 from knowlearn.errors import KnowlearnError
 from knowlearn.io import write_json
 from knowlearn.pipeline.shipped import restore_shipped_stage
@@ -40,12 +47,15 @@ def _hashed(f: dataclasses.Field[Any], obj: Any) -> bool:
 
 def digest(obj: Any) -> str:
     """A short stable hash of a JSON-able object (dataclasses allowed); dataclass fields as
-    `_hashed` says, so a field added later keeps the keys of stages cached before it."""
+    `_hashed` says, so a field added later keeps the keys of stages cached before it, and a
+    renamed field under its former name (metadata "was"), so a rename keeps them too."""
 
     def plain(x: Any) -> Any:
         if dataclasses.is_dataclass(x) and not isinstance(x, type):
             return {
-                f.name: plain(getattr(x, f.name)) for f in dataclasses.fields(x) if _hashed(f, x)
+                f.metadata.get("was", f.name): plain(getattr(x, f.name))
+                for f in dataclasses.fields(x)
+                if _hashed(f, x)
             }
         if isinstance(x, dict):
             return {str(k): plain(v) for k, v in x.items()}
@@ -186,7 +196,9 @@ def _check_same_run(cfg: RunConfig, out: Path) -> None:
                 "is not a readable run config (a damaged run?); choose another `out`, or delete the run",
                 file=saved,
             )
-        new, was = flatten(to_dict(cfg)), flatten(old)
+        renamed = renamed_keys(RunConfig)  # a run saved before a rename is the same run
+        new = flatten(to_dict(cfg))
+        was = {renamed.get(k, k): v for k, v in flatten(old).items()}
         # A field added after the run was made (absent from its config) at its default
         # changes nothing the run computed: the run is the same, and resumes.
         added = {k: v for k, v in flatten(to_dict(RunConfig())).items() if k not in was}
