@@ -106,3 +106,16 @@ def test_a_renamed_key_is_still_read_under_its_former_name(tmp_path):
     with pytest.raises(KnowlearnError, match="only one of") as e:
         load_config(path, ["data.qa_teaching_people=8"])
     assert e.value.field == "data.format_people"
+
+
+def test_the_cli_says_a_renamed_key_in_one_line(tmp_path, capsys):
+    from knowlearn.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--quiet", f"out={out}", "data.format_people=1"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "knowlearn: warning: config key 'data.format_people' is now 'data.qa_teaching_people'",
+        "knowlearn: error: field 'data.qa_teaching_people': must be 0 or >= 2",
+    ]
+    assert not out.exists()

@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from knowlearn.commands.common import final_model, shipped_config
+from knowlearn.commands.common import final_model, renamed_keys_in_one_line, shipped_config
 from knowlearn.commands.data import cmd_augment, cmd_generate, cmd_import, cmd_synth
 from knowlearn.commands.experiment import cmd_demo, cmd_report, cmd_run
 from knowlearn.commands.model import cmd_ask, cmd_eval, cmd_export_lm_eval, cmd_train
@@ -274,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(bad)}")
     if extra:
         args.overrides = [*args.overrides, *extra]
+    renamed_keys_in_one_line()
     try:
         return args.func(args)
     except KnowlearnError as e:

@@ -33,3 +33,7 @@ class KnowlearnError(Exception):
         if self.field is not None:
             where = f"{where} field '{self.field}'" if where else f"field '{self.field}'"
         return f"{where}: {self.reason}" if where else self.reason
+
+
+class RenamedKeyWarning(FutureWarning):
+    """A config key given under its former name: it still works; the CLI says so in one line."""

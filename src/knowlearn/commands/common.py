@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import warnings
 from importlib.resources import files
 from pathlib import Path
 
-from knowlearn.errors import KnowlearnError
+from knowlearn.errors import KnowlearnError, RenamedKeyWarning
 
 DEMO_CONFIG = "demo.yaml"
 
@@ -26,6 +27,23 @@ def quiet_libraries() -> None:
     # A merge=false adapter stacked on another adapter has no config.json beside it: fine.
     warnings.filterwarnings("ignore", message="Could not find a config file", module=r"peft\.")
     logging.getLogger("accelerate").setLevel(logging.ERROR)
+
+
+def renamed_keys_in_one_line() -> None:
+    """A config key under its former name is said as `knowlearn: warning: ...`, not as a
+    Python warning that points into knowlearn's source; other warnings show as before."""
+    show = warnings.showwarning
+    if getattr(show, "knowlearn", False):
+        return  # installed by an earlier main() in this process
+
+    def one_line(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+        if issubclass(category, RenamedKeyWarning):
+            print(f"knowlearn: warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    one_line.knowlearn = True  # type: ignore[attr-defined]
+    warnings.showwarning = one_line
 
 
 def shipped_config(name: str) -> Path:

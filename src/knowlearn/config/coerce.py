@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from knowlearn.errors import KnowlearnError
+from knowlearn.errors import KnowlearnError, RenamedKeyWarning
 
 
 def _type_name(tp: Any) -> str:
@@ -164,7 +164,7 @@ def _current_name(cls: type, key: Any, data: dict[str, Any], prefix: str) -> Any
                     field=f"{prefix}{key}",
                 )
             warnings.warn(
-                f"config key '{prefix}{key}' is now '{prefix}{f.name}'", FutureWarning, stacklevel=4
+                f"config key '{prefix}{key}' is now '{prefix}{f.name}'", RenamedKeyWarning, 2
             )
             return f.name
     return key
