@@ -47,7 +47,7 @@ def pooled_runs(dirs: Sequence[str | Path]) -> tuple[dict[str, Any], dict[str, A
     return data, design
 
 
-def pooled_verdicts(dirs: Sequence[str | Path]) -> tuple[dict[str, Any] | None, str]:
+def pooled_verdicts(dirs: Sequence[str | Path]) -> tuple[dict[str, Any], str]:
     """The decided gates and claims of the pooled runs, and their markdown."""
     data, design = pooled_runs(dirs)
     decided = decide(data, design)
