@@ -7,6 +7,8 @@ fp32 weights on both sides, the same fixed-length random-token batches (CPT: los
 token). Each measurement runs in its own process so peak memory is its own: knowlearn's
 loop with AdamW, the same loop with SAM (two forward/backward passes per step), and Hugging
 Face `Trainer` with the same batch and AdamW. Steps after the first `--warmup` are timed.
+`--runs knowlearn-bf16w,...` adds knowlearn with `weights: bf16` (bf16 weights, gradients
+and AdamW states, torchao's AdamW with stochastic rounding, no autocast; needs torchao).
 
 MFU = model FLOPs per second / the card's dense bf16 peak, with model FLOPs per token
 = 6 N + 12 L d T (PaLM's count: N = matmul parameters incl. the LM head, L layers, d width,
@@ -124,11 +126,13 @@ def run_profile(init: Path, args) -> dict:
         if device == "cuda":
             torch.cuda.synchronize()
     wall = time.perf_counter() - t
-    _summarize_profile(prof, Path(args.profile_out), wall)
+    _summarize_profile(prof, Path(args.profile_out), wall, model)
     return {"tokens_per_s": 3 * ids.numel() / wall, "note": "under the profiler"}
 
 
-def run_knowlearn(init: Path, args, sam: bool) -> dict:
+def run_knowlearn(init: Path, args, sam: bool, bf16_weights: bool = False) -> dict:
+    """knowlearn's loop: bf16 autocast over fp32 weights, or (`bf16_weights`, the config's
+    `weights: bf16`) bf16 weights with torchao's stochastically rounded AdamW, no autocast."""
     from accelerate import Accelerator
 
     from knowlearn.config import SAMConfig, StageConfig
@@ -141,7 +145,7 @@ def run_knowlearn(init: Path, args, sam: bool) -> dict:
         epochs=1.0, lr=3e-5, batch_size=args.batch, max_length=args.seq, checkpoint_every=0
     )
     acc = Accelerator(
-        mixed_precision="bf16" if torch.cuda.is_available() else "no",
+        mixed_precision="bf16" if torch.cuda.is_available() and not bf16_weights else "no",
         dynamo_backend="inductor" if args.compile else "no",
     )
     out = Path(tempfile.mkdtemp(dir=init.parent))
@@ -155,7 +159,11 @@ def run_knowlearn(init: Path, args, sam: bool) -> dict:
             sam=SAMConfig(rho=0.05) if sam else None,
         ),
         out,
-        TrainEnv(accelerator=acc, progress=False),
+        TrainEnv(
+            accelerator=acc,
+            progress=False,
+            dtype=torch.bfloat16 if bf16_weights else torch.float32,
+        ),
     )
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     a, b = next(r for r in rows if r["step"] == args.warmup), rows[-1]
@@ -173,39 +181,30 @@ def _profiler(on: bool):
     acts = [torch.profiler.ProfilerActivity.CPU]
     if torch.cuda.is_available():
         acts.append(torch.profiler.ProfilerActivity.CUDA)
-    return torch.profiler.profile(activities=acts)
+    return torch.profiler.profile(activities=acts, record_shapes=True)
 
 
-KERNEL_KINDS = {  # first match wins, on the lower-cased kernel name
-    "matmul (gemm)": ("gemm", "nvjet", "cutlass", "xmma", "cublas", "sm90_"),
-    "attention (flash/sdpa)": ("flash", "fmha", "attention", "efficient"),
-    "optimizer + grad norm (multi-tensor)": ("adam", "multi_tensor"),
-    "softmax / loss": ("softmax", "nll", "cross_entropy", "log_softmax"),
-    "casts and copies": ("copy", "cast", "to_copy", "convert"),
-    "reductions and norms": ("reduce", "norm", "rsqrt", "mean", "sum"),
-}
+def _summarize_profile(prof, out: Path, wall: float, model: torch.nn.Module) -> None:
+    """Where the time goes, by the operator that launched each kernel (bench/profile_buckets.py:
+    attention kernels named like GEMMs count as attention, casts split into weights,
+    activations and logits), plus the top kernels by name (written to `out`)."""
+    from profile_buckets import time_by_bucket
 
-
-def _summarize_profile(prof, out: Path, wall: float) -> None:
-    """Where the GPU time goes, by kernel kind, plus the top kernels (written to `out`)."""
-    events = [
-        e
+    device = torch.cuda.is_available()
+    shapes = {tuple(p.shape) for p in model.parameters()}
+    kinds = time_by_bucket(prof.events(), shapes, model.config.vocab_size, device=device)
+    total = sum(kinds.values()) or 1
+    what = "GPU kernel time" if device else "CPU operator time"
+    lines = [f"{what} {total / 1e6:.3f} s of {wall:.3f} s wall (3 steps), by launching operator:"]
+    lines += [
+        f"  {k:40s} {100 * v / total:5.1f}%" for k, v in sorted(kinds.items(), key=lambda x: -x[1])
+    ]
+    t = {
+        e.key: getattr(e, "self_device_time_total", 0)
         for e in prof.key_averages()
         if e.device_type.name in ("CUDA", "PrivateUse1")
-        and not e.key.startswith("Optimizer.")  # an annotation spanning kernels, not a kernel
-    ]
-    t = {e.key: getattr(e, "self_device_time_total", 0) for e in events}
-    kinds: dict[str, float] = {}
-    for name, us in t.items():
-        low = name.lower()
-        kind = next((k for k, pats in KERNEL_KINDS.items() if any(p in low for p in pats)), None)
-        kinds[kind or "other elementwise"] = kinds.get(kind or "other elementwise", 0) + us
-    total = sum(kinds.values()) or 1
-    lines = [f"GPU kernel time {total / 1e6:.3f} s of {wall:.3f} s wall (3 steps), by kind:"]
-    lines += [
-        f"  {k:28s} {100 * v / total:5.1f}%" for k, v in sorted(kinds.items(), key=lambda x: -x[1])
-    ]
-    lines += ["top kernels:"] + [
+    }
+    lines += ["top kernels:"] * bool(t) + [
         f"  {100 * us / total:5.1f}%  {name[:110]}"
         for name, us in sorted(t.items(), key=lambda x: -x[1])[:15]
     ]
@@ -269,7 +268,9 @@ def one(args) -> None:
     elif args.one == "trainer":
         res = run_trainer(init, args)
     else:
-        res = run_knowlearn(init, args, sam=args.one == "knowlearn-sam")
+        res = run_knowlearn(
+            init, args, sam=args.one == "knowlearn-sam", bf16_weights=args.one == "knowlearn-bf16w"
+        )
     if torch.cuda.is_available():
         res["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
     print("RESULT " + json.dumps(res), flush=True)
@@ -282,7 +283,12 @@ def main() -> None:
     ap.add_argument("--seq", type=int, default=1024, help="tokens per sequence")
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=10, help="untimed first steps (a multiple of 10)")
-    ap.add_argument("--runs", default="knowlearn-adamw,knowlearn-sam,trainer")
+    ap.add_argument(
+        "--runs",
+        default="knowlearn-adamw,knowlearn-sam,trainer",
+        help="of knowlearn-adamw, knowlearn-sam, knowlearn-bf16w (weights: bf16, torchao's "
+        "stochastically rounded AdamW), trainer",
+    )
     ap.add_argument("--compile", action="store_true", help="torch.compile (inductor) on both sides")
     ap.add_argument("--profile-out", help="also profile knowlearn's AdamW run into this file")
     ap.add_argument("--out", default="bench/results_gpu.md")
@@ -342,7 +348,9 @@ def main() -> None:
         mfu = f"{100 * tps * fpt * passes / (peak * 1e12):.1f}%" if peak else "n/a"
         mem = f"{res['peak_gib']:.1f}" if "peak_gib" in res else "n/a"
         vs_peer = f"{tps / peer:.2f}x" if peer else ""
-        vs_adamw = f"{base / tps:.2f}x" if base and name == "knowlearn-sam" else ""
+        vs_adamw = (
+            f"{base / tps:.2f}x" if base and name in ("knowlearn-sam", "knowlearn-bf16w") else ""
+        )
         table.append(f"| {name} | {tps:,.0f} | {mfu} | {mem} | {vs_peer} | {vs_adamw} |")
     cmd = f"python bench/gpu_step.py --shape {args.shape} --batch {args.batch} --seq {args.seq} --steps {args.steps}"
     cmd += " --compile" * args.compile
@@ -358,7 +366,13 @@ def main() -> None:
             f"{args.steps} steps of which the first {args.warmup} are untimed. Model FLOPs per token "
             f"{fpt / 1e9:.2f} G; MFU against the datasheet's {peak} TFLOP/s dense bf16"
             + (f" (a measured 8192^3 bf16 matmul: {ceiling:.0f} TFLOP/s)" if ceiling else "")
-            + ". SAM's MFU counts both of its forward/backward passes.",
+            + ". SAM's MFU counts both of its forward/backward passes."
+            + (
+                " knowlearn-bf16w: `weights: bf16` (bf16 weights, gradients and AdamW states, "
+                "torchao's AdamW with stochastic rounding, no autocast)."
+                if "knowlearn-bf16w" in results
+                else ""
+            ),
             "",
             "| run | tokens/s | MFU | peak memory (GiB) | vs Trainer | step time vs AdamW |",
             "|---|---|---|---|---|---|",

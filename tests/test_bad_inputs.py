@@ -861,6 +861,15 @@ CASES = [
         "mixed_precision",
     ),
     Case(
+        "cfg-weights-fp16",
+        "override `weights=fp16`",
+        overrides("weights=fp16"),
+        ("must be fp32 or bf16",),
+        None,
+        None,
+        "weights",
+    ),
+    Case(
         "cfg-documents-without-qa",
         "`data.documents` without `data.qa`",
         lambda tmp: train(tmp, f"data.documents={write_rows(tmp / 'docs.jsonl', DOCS)}"),

@@ -27,6 +27,10 @@ def quiet_libraries() -> None:
     # A merge=false adapter stacked on another adapter has no config.json beside it: fine.
     warnings.filterwarnings("ignore", message="Could not find a config file", module=r"peft\.")
     logging.getLogger("accelerate").setLevel(logging.ERROR)
+    # transformers imports torchao wherever it is installed (`weights: bf16`): on a CPU its
+    # CUDA extensions fail to load and torch notes deprecations, one line each, every run.
+    logging.getLogger("torchao").setLevel(logging.ERROR)
+    logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
 
 
 def renamed_keys_in_one_line() -> None:

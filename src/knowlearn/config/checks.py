@@ -8,6 +8,7 @@ names the same one as before.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import typing
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -49,6 +50,18 @@ def _data_and_run_checks(cfg: RunConfig) -> list[Check]:
         ),
         _choice(cfg.model, "architecture", "model.architecture"),
         _choice(cfg, "mixed_precision", "mixed_precision"),
+        _choice(cfg, "weights", "weights"),
+        (
+            "weights",
+            cfg.weights != "bf16" or not cfg.shard,
+            "bf16 weights are not yet tested sharded (shard=true): use fp32 weights there",
+        ),
+        (
+            "weights",
+            cfg.weights != "bf16" or importlib.util.find_spec("torchao") is not None,
+            "bf16 weights train with torchao's AdamW (stochastic rounding), which is not "
+            "installed: pip install 'knowlearn[bf16]'",
+        ),
         ("threads", cfg.threads >= 0, "must be >= 0"),
         _choice(cfg, "pipeline", "pipeline"),
         ("mix_qa", cfg.mix_qa >= 0, "must be >= 0"),

@@ -277,6 +277,14 @@ class RunConfig:
         "auto (bf16 on a GPU that has it, else fp32) | bf16 | no",
         note="fp16 is not supported: SAM needs unscaled gradients",
     )
+    weights: Literal["fp32", "bf16"] = option(
+        "fp32",
+        "dtype of the weights CPT and IT train: fp32 | bf16 (weights, gradients and AdamW "
+        "states in bf16, 8 bytes a parameter instead of 16; torchao's AdamW rounds each "
+        "update stochastically, so updates below half a bf16 step are not lost; needs "
+        "pip install 'knowlearn[bf16]')",
+        hash="unless_default",
+    )
     pipeline: Literal["standard", "pit", "mix"] = option(
         "standard", "standard (CPT -> IT) | pit (IT on train entities -> CPT) | mix (one stage)"
     )

@@ -169,6 +169,7 @@ def _run(
         tokenizer=tok,
         lora=cfg.model.lora,
         shard=cfg.shard,
+        dtype=torch.bfloat16 if cfg.weights == "bf16" else torch.float32,
         progress=progress,
     )
     trained = _train_stages(cfg, env, inputs, init_dir, key, probe_docs, timer)

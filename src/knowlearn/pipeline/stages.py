@@ -157,8 +157,10 @@ def per_process_key(spec: StageSpec, env: TrainEnv) -> dict[str, int]:
 
 
 def _stage_key(cfg: RunConfig, name: str, sam: SAMConfig | None) -> dict[str, Any]:
-    """What a stage's output depends on besides its input model: its key in the cache."""
-    return {
+    """What a stage's output depends on besides its input model: its key in the cache (bf16
+    weights named only when chosen, so the keys of fp32 stages cached before it stay)."""
+    weights = {"weights": cfg.weights} if cfg.weights != "fp32" else {}
+    return weights | {
         "data": cfg.data,
         "files": [
             file_digest(cfg.data.documents),

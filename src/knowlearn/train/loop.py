@@ -361,7 +361,7 @@ class _Stage:
             "step": done_steps,
             "total": self.total,
             "loss": round(self.loss_value, 5),
-            "lr": self.scheduler.get_last_lr()[0],
+            "lr": float(self.scheduler.get_last_lr()[0]),  # a tensor under torchao
             "tokens": self.tokens,
             "elapsed": round(time.perf_counter() - self.t0, 2),
         } | _norms(self.grad_norm, self.sam if sam_now else None)

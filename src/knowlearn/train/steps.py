@@ -22,13 +22,20 @@ def make_optimizer(
 
     Parameters already on a GPU get the fused kernel (one launch for all tensors, as
     Trainer's default `adamw_torch_fused`); on CPU, and for sharded (DTensor) parameters,
-    the default (foreach) implementation.
+    the default (foreach) implementation. bf16 parameters (`weights: bf16`) get torchao's
+    AdamW with stochastic rounding: rounded to nearest, an update smaller than half a bf16
+    step of its weight (|w| x 2^-9) would be lost every step; rounded at random in
+    proportion, it lands in expectation (its states are bf16 too: 8 bytes a parameter).
     """
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [
         {"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
         {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
     ]
+    if any(p.dtype == torch.bfloat16 for p in params):
+        from torchao.optim import _AdamW  # config checks made sure it is installed
+
+        return _AdamW(groups, lr=cfg.lr, betas=cfg.betas, bf16_stochastic_round=True)
     fused = not sharded and bool(params) and all(p.device.type == "cuda" for p in params)
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, fused=fused or None)
 
