@@ -1000,6 +1000,15 @@ CASES = [
         "parallel",
         "was accepted, and the experiment then waited forever",
     ),
+    Case(
+        "exp-only-unknown-arm",
+        "`only: [basline]`",
+        experiment("only: [basline]\n"),
+        ("names an arm that does not exist: 'basline'",),
+        "exp.yaml",
+        None,
+        "only",
+    ),
     # --- model and tokenizer directories ---
     Case(
         "model-missing",

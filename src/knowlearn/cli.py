@@ -59,7 +59,8 @@ def _add_run(sub: Subparsers) -> None:
     r.add_argument(
         "overrides",
         nargs="*",
-        help="key=value: out/seeds/parallel/arms.*, else applied to every arm's base",
+        help="key=value: out/seeds/parallel/arms.*/only (only=A,B: run those arms, with the "
+        "whole experiment's tokenizer), else applied to every arm's base",
     )
     r.set_defaults(func=cmd_run)
 

@@ -328,3 +328,34 @@ def test_sam_with_local_sync_on_two_processes_end_to_end(tmp_path):
     one, two = ((arms_dir / a / "seed0" / "cpt").resolve() for a in ("one", "two"))
     assert one != two, "the same config on 1 and 2 processes: two stages, not one cached"
     assert "torch.distributed" not in (arms_dir / "one" / "seed0.log").read_text()
+
+
+def test_only_runs_a_subset_of_arms_with_the_whole_experiments_tokenizer(tmp_path, monkeypatch):
+    """`only=paraphrase` launches that arm alone, and its tokenizer is the one the whole
+    experiment trains (on both arms' corpora), so its runs are the whole experiment's."""
+    from knowlearn.experiment import arms
+
+    launched = []
+    monkeypatch.setattr(arms, "_launch", lambda jobs, *a, **k: launched.extend(jobs))
+    monkeypatch.setattr(arms, "_collect", lambda jobs: [])
+    (tmp_path / "exp.yaml").write_text(TINY_BASE)
+    for name, extra in (("all", []), ("sub", ["only=paraphrase"])):
+        exp = load_experiment(tmp_path / "exp.yaml", [f"out={tmp_path / name}", *extra])
+        run_experiment(exp, progress=False)
+    assert [(a, s) for a, s, _ in launched] == [("baseline", 0), ("paraphrase", 0)] + [
+        ("paraphrase", 0)
+    ]
+    tok = "tokenizer/tokenizer.json"
+    assert (tmp_path / "sub" / tok).read_bytes() == (tmp_path / "all" / tok).read_bytes()
+    # The tokenizer of the baseline arm's corpus alone differs: the subset did not use it.
+    (tmp_path / "base.yaml").write_text(TINY_BASE.replace("  paraphrase: {data:", "  # {data:"))
+    exp = load_experiment(tmp_path / "base.yaml", [f"out={tmp_path / 'one'}"])
+    run_experiment(exp, progress=False)
+    assert (tmp_path / "one" / tok).read_bytes() != (tmp_path / "all" / tok).read_bytes()
+
+
+def test_only_must_name_arms(tmp_path):
+    (tmp_path / "exp.yaml").write_text(TINY_BASE)
+    with pytest.raises(KnowlearnError) as e:
+        load_experiment(tmp_path / "exp.yaml", ["only=paraphrase,plain"])
+    assert e.value.field == "only" and "'plain'" in str(e.value)

@@ -24,10 +24,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         [f"out={args.out}"] + args.overrides if args.out else args.overrides,
     )
     quiet_libraries()
-    print(
-        f"knowlearn {args.command}: {len(exp.arms)} arms x {len(exp.seeds)} seed(s) -> {exp.out}",
-        flush=True,
-    )
+    arms = f"{len(exp.arms)} arms"
+    if exp.only:
+        arms = f"{len(exp.only)} of {arms} (only {', '.join(exp.only)})"
+    print(f"knowlearn {args.command}: {arms} x {len(exp.seeds)} seed(s) -> {exp.out}", flush=True)
     rows = run_experiment(exp)
     from knowlearn.report import write_report
 

@@ -167,10 +167,11 @@ MANIFEST_KEYS = (
 
 
 def _run_experiment(exp: ExperimentConfig, progress: bool) -> list[dict[str, Any]]:
-    jobs = [(arm, seed, arm_cfg(exp, arm, seed)) for arm, seed in job_order(exp)]
+    every = [(arm, seed, arm_cfg(exp, arm, seed)) for arm, seed in job_order(exp)]
     out = Path(exp.out)
     out.mkdir(parents=True, exist_ok=True)
-    tok = shared_tokenizer(exp, [c for _, _, c in jobs])
+    tok = shared_tokenizer(exp, [c for _, _, c in every])  # every arm's, `only` or not
+    jobs = [job for job in every if not exp.only or job[0] in exp.only]
     write_json(out / "experiment.json", _manifest(exp))
     if not exp.population_seeds:
         # One base shared by many runs: build it once with every core before they start.
@@ -178,7 +179,8 @@ def _run_experiment(exp: ExperimentConfig, progress: bool) -> list[dict[str, Any
         # the other processes build the next seeds' (jobs go arm by arm, seed by seed).
         prebuild_bases(exp, [c for _, _, c in jobs], tok, progress)
     _launch(jobs, tok, exp.parallel or os.cpu_count() or 1, progress, exp.processes)
-    rows = _collect(jobs)
+    # Every run done, not only this call's: the summary of an `only` run keeps the others.
+    rows = _collect([job for job in every if (Path(job[2].out) / "results.json").is_file()])
     write_json(out / "summary.json", rows)
     write_text(out / "summary.md", format_table(rows) + "\n")
     return rows

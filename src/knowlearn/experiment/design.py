@@ -44,6 +44,10 @@ class ExperimentConfig:
     # arm -> processes its runs train on (torchrun, DDP); each takes that many of `parallel`'s
     # slots. Arms not named train on one.
     processes: dict[str, int] = field(default_factory=dict)
+    # Run only these arms (none: all). The tokenizer is still trained on every arm's corpus,
+    # so a subset's runs are the very runs the whole experiment makes (cached runs of the
+    # others are kept; their claims decide once every arm they name has run).
+    only: list[str] = field(default_factory=list)
 
 
 EXPERIMENT_KEYS = tuple(f.name for f in dataclasses.fields(ExperimentConfig))
@@ -89,6 +93,8 @@ def load_experiment(path: str | Path, overrides: list[str] = ()) -> ExperimentCo
             merge(data, keys, value)
         else:
             merge(data["base"], keys, value)
+    if isinstance(data.get("only"), str):  # `only=S,SC` on the command line
+        data["only"] = [a.strip() for a in data["only"].split(",") if a.strip()]
     exp = ExperimentConfig(**data)
     _check_shape(exp, fail)
     parse_gates(exp.gates, list(exp.arms), path)
@@ -143,6 +149,14 @@ def _check_shape(exp: ExperimentConfig, fail: Callable[[str, str], KnowlearnErro
             )
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise fail("must be an integer >= 1 (processes the arm trains on)", f"processes.{name}")
+    if not isinstance(exp.only, list) or not all(isinstance(a, str) for a in exp.only):
+        raise fail("a list of arm names (on the command line: only=A,B)", "only")
+    missing = [a for a in exp.only if a not in exp.arms]
+    if missing:
+        raise fail(
+            f"names an arm that does not exist: {missing[0]!r} (arms: {', '.join(exp.arms)})",
+            "only",
+        )
     if not isinstance(exp.population_seeds, bool):
         raise fail("expected true or false", "population_seeds")
     if isinstance(exp.alpha, bool) or not isinstance(exp.alpha, float) or not 0 < exp.alpha < 1:
