@@ -52,3 +52,31 @@ def test_memorization_of_fact_tokens(trained_dir, init_dir, tokenizer, docs):
     assert trained["all"]["n"] == 18
     assert trained["all"]["acc"] == 100.0
     assert untrained["all"]["acc"] < 20.0
+
+
+def test_argmax_at_drops_the_mask_of_a_right_padded_batch_only(trained_dir, monkeypatch):
+    """Right padding: the forward runs mask-free and gives the masked forward's argmax.
+    Left padding (a real token after a pad) keeps its mask."""
+    import torch
+
+    from knowlearn.eval.qa import argmax_at
+
+    model = load_model(trained_dir).eval()
+    torch.manual_seed(0)
+    ids = torch.randint(3, 200, (3, 12))
+    right = torch.ones_like(ids)
+    right[1, 7:] = 0
+    right[2, 4:] = 0
+    rows, cols = torch.tensor([0, 1, 1, 2]), torch.tensor([11, 3, 6, 3])
+    with torch.no_grad():
+        masked = model(input_ids=ids, attention_mask=right).logits[rows, cols].argmax(-1)
+    seen = []
+    decoder = model.get_decoder()
+    forward = decoder.forward
+    monkeypatch.setattr(
+        decoder, "forward", lambda **kw: seen.append(kw["attention_mask"]) or forward(**kw)
+    )
+    assert torch.equal(argmax_at(model, ids, right, rows, cols), masked)
+    left = right.flip(1)
+    argmax_at(model, ids, left, rows, cols)
+    assert seen[0] is None and seen[1] is left

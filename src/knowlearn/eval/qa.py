@@ -95,13 +95,17 @@ def argmax_at(
 
     Runs the decoder once, then the LM head on just those positions: in a small model the
     vocabulary projection of every position costs more than the rest of the forward pass.
+    A right-padded batch runs without its mask: under causal attention no real token sees
+    the padding after it, and SDPA takes its mask-free causal path.
     """
+    right_padded = bool((mask[:, 1:] <= mask[:, :-1]).all())  # each row: ones, then zeros
+    attention = None if right_padded else mask
     decoder, head = model.get_decoder(), model.get_output_embeddings()
     if decoder is None or head is None:  # unusual architectures: the plain forward pass
         return (
-            model(input_ids=ids, attention_mask=mask, use_cache=False).logits[rows, cols].argmax(-1)
+            model(input_ids=ids, attention_mask=attention, use_cache=False).logits[rows, cols].argmax(-1)
         )
-    hidden = decoder(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
+    hidden = decoder(input_ids=ids, attention_mask=attention, use_cache=False).last_hidden_state
     return head(hidden[rows, cols]).argmax(-1)
 
 
