@@ -103,7 +103,9 @@ def argmax_at(
     decoder, head = model.get_decoder(), model.get_output_embeddings()
     if decoder is None or head is None:  # unusual architectures: the plain forward pass
         return (
-            model(input_ids=ids, attention_mask=attention, use_cache=False).logits[rows, cols].argmax(-1)
+            model(input_ids=ids, attention_mask=attention, use_cache=False)
+            .logits[rows, cols]
+            .argmax(-1)
         )
     hidden = decoder(input_ids=ids, attention_mask=attention, use_cache=False).last_hidden_state
     return head(hidden[rows, cols]).argmax(-1)
